@@ -1,0 +1,82 @@
+# lastwords.panic — developer and CI entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := $(CURDIR)/.venv
+STAGE   := tests/tools/stage
+export PATH := $(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/tests/lab
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.collections
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+export LASTWORDS_STAGES := $(CURDIR)/.lab/stages.tsv
+
+LWLAB     := python -m lwlab
+SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# the scenarios `make test` runs, in this order (cheapest first, so a broken lab fails fast)
+TEST_SCENARIOS ?= smoke
+DEMO_VMS  := --vm receiver:bookworm:receivers --vm host1:bookworm:panic_capture
+
+.PHONY: help setup lint sanity unit scenario test demo lab-up lab-down lab-status images bench build clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  scenarios: $(SCENARIOS)"
+
+setup:  ## install missing Debian packages, the pinned .venv, and link the collection
+	@tests/tools/setup.sh
+
+lint: setup  ## yamllint, ansible-lint (production profile), ruff
+	yamllint -s .
+	ruff check .
+	ansible-lint --offline -q
+
+sanity: setup  ## ansible-test sanity on a copy of the collection (offline parts)
+	tests/tools/sanity.sh
+
+unit: setup  ## pytest on modules, module_utils and the lab tool (real temp trees)
+	python -m pytest -q tests/unit
+
+scenario: setup  ## make scenario S=<name>: one Molecule scenario in real VMs
+	@if [ -z "$(S)" ] || [ ! -f molecule/$(S)/molecule.yml ]; then \
+	  echo "make scenario: unknown scenario '$(S)'; choose one of: $(SCENARIOS)" >&2; exit 2; fi
+	molecule test -s $(S)
+
+test: setup  ## everything CI runs: lint, sanity, unit, every scenario in VMs; prints each stage's time
+	@rm -f $(LASTWORDS_STAGES); mkdir -p .lab
+	@$(STAGE) lint $(MAKE) -s lint; \
+	 $(STAGE) unit $(MAKE) -s unit; \
+	 $(STAGE) images $(LWLAB) build; \
+	 for s in $(TEST_SCENARIOS); do $(STAGE) scenario:$$s $(MAKE) -s scenario S=$$s; done; \
+	 tests/tools/summary
+
+images: setup  ## build (or confirm cached) the lab images
+	$(LWLAB) build
+
+demo: setup  ## boot a small lab (receiver + host) and arm it with playbooks/site.yml
+	$(LWLAB) up --name demo $(DEMO_VMS)
+	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml $(if $(DRILL),-e lastwords_demo_drill=true)
+	@echo "demo: lab 'demo' is up: 'make lab-down L=demo' stops it, 'python -m lwlab ssh --name demo host1' logs in"
+
+L ?= demo
+lab-up: setup  ## boot the demo lab (L=name to name it)
+	$(LWLAB) up --name $(L) $(DEMO_VMS)
+
+lab-down:  ## tear a lab down (L=name, default demo)
+	$(LWLAB) down --name $(L)
+
+lab-status:  ## list running labs
+	@$(LWLAB) status
+
+bench: setup  ## run the benchmarks under benchmarks/ (each prints its figures)
+	@for b in benchmarks/*/run; do echo "== $$b"; $$b || exit 1; done
+
+build: setup  ## build the collection tarball (no venv, images or caches inside)
+	ansible-galaxy collection build --force --output-path .lab/dist
+	@tar tzf .lab/dist/lastwords-panic-*.tar.gz | grep -E '(^|/)(\.venv|\.lab|\.collections|.*\.qcow2)' \
+	  && { echo "build: unwanted files in the tarball" >&2; exit 1; } || true
+	@ls -l .lab/dist/
+
+clean:  ## remove local build products (not the image cache in ~/.cache/lastwords)
+	rm -rf .lab .pytest_cache .ruff_cache

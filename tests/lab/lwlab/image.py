@@ -1,0 +1,282 @@
+"""Cached Debian images that boot through GRUB from their own disk.
+
+Recipe -> image, in four steps, each timed:
+
+1. ``mmdebstrap`` builds the root tree (systemd, sshd, python3, grub-pc, two kernels of the release) and, in a
+   customize hook, writes the lab's files and downloads (without installing) the packages the roles install,
+   so converging a lab VM needs no mirror and stays fast and deterministic.
+2. ``sfdisk`` + ``mkfs.ext4 -E offset=1MiB -d tree`` make a partitioned raw disk without loop devices (this
+   kind of machine gives ``losetup -P`` no partition nodes).
+3. A first boot (direct kernel boot, ``root=/dev/vda1``) runs ``grub-install /dev/vda && update-grub`` inside
+   the guest and powers off: from then on the disk boots through GRUB alone, so the roles' GRUB edits are real.
+4. ``qemu-img convert`` to qcow2, moved into the cache under ``<name>-<hash>.qcow2``.
+
+The cache key hashes the recipe, this file's source and the lab's public SSH key: a changed recipe rebuilds, an
+unchanged one costs nothing. A lock file serialises concurrent builds of the same image.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from . import paths, qemu
+from .progress import say, step
+
+MIRROR = os.environ.get("LWLAB_MIRROR", "http://deb.debian.org/debian")
+SECURITY_MIRROR = os.environ.get("LWLAB_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
+
+# Installed in every image. Kernels are pinned by recipe so the cache key says exactly what is inside.
+BASE_PACKAGES = [
+    "systemd-sysv", "udev", "dbus", "kmod", "procps", "iproute2", "iputils-ping", "netbase",
+    "openssh-server", "python3", "python3-apt", "grub-pc", "initramfs-tools", "file", "less",
+]
+# Downloaded into /var/cache/apt/archives, not installed: what the roles install (kdump, receiver, soak).
+CACHED_PACKAGES = ["kdump-tools", "makedumpfile", "kexec-tools", "rsyslog", "logrotate", "iperf3"]
+
+RECIPES = {
+    "bookworm": {
+        "suite": "bookworm",
+        "sources": [
+            f"deb {MIRROR} bookworm main",
+            f"deb {MIRROR} bookworm-updates main",
+            f"deb {SECURITY_MIRROR} bookworm-security main",
+        ],
+        # newest 6.1 of the release, and an older one for rollback
+        "kernels": ["6.1.0-56-amd64", "6.1.0-47-amd64"],
+    },
+    "trixie": {
+        "suite": "trixie",
+        "sources": [
+            f"deb {MIRROR} trixie main",
+            f"deb {MIRROR} trixie-updates main",
+            f"deb {SECURITY_MIRROR} trixie-security main",
+        ],
+        "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
+    },
+}
+ALIASES = {"debian12": "bookworm", "debian13": "trixie", "12": "bookworm", "13": "trixie"}
+
+DISK_SIZE = 8 * 1024**3
+PART_OFFSET = 1024 * 1024
+FIRSTBOOT_OK = "LASTWORDS-FIRSTBOOT-OK"
+FIRSTBOOT_FAILED = "LASTWORDS-FIRSTBOOT-FAILED"
+
+GRUB_DEFAULTS = """\
+# Written by the lastwords lab image recipe (what a headless homelab box typically has).
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0,115200 net.ifnames=0"
+GRUB_TERMINAL="console serial"
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_OS_PROBER=true
+"""
+
+FIRSTBOOT_SCRIPT = f"""\
+#!/bin/sh
+# Runs once, on the image's first (direct kernel) boot: make the disk boot through GRUB, then power off.
+trap 'echo {FIRSTBOOT_FAILED} > /dev/ttyS0; sync; systemctl poweroff --force' EXIT
+set -eu
+echo 'grub-pc grub-pc/install_devices multiselect /dev/vda' | debconf-set-selections
+grub-install /dev/vda
+update-grub
+systemctl disable lastwords-firstboot.service
+rm -f /usr/local/sbin/lastwords-firstboot
+trap - EXIT
+echo {FIRSTBOOT_OK} > /dev/ttyS0
+sync
+systemctl poweroff
+"""
+
+FIRSTBOOT_UNIT = """\
+[Unit]
+Description=lastwords lab: install GRUB on the image's own disk, then power off
+After=local-fs.target
+ConditionPathExists=/usr/local/sbin/lastwords-firstboot
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/lastwords-firstboot
+StandardOutput=journal+console
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+USER_NETWORK = """\
+# NIC 1: QEMU user network (SSH from the controller, Debian mirror)
+[Match]
+MACAddress={mac}
+
+[Network]
+DHCP=ipv4
+"""
+
+
+def resolve(name: str) -> str:
+    name = ALIASES.get(name, name)
+    if name not in RECIPES:
+        raise SystemExit(f"lwlab: unknown image {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return name
+
+
+def ssh_key() -> Path:
+    """The lab's SSH key (ed25519, no passphrase), created once in the cache."""
+    key = paths.cache_dir() / "ssh" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lastwords-lab", "-f", str(key)],
+                       check=True)
+    return key
+
+
+def recipe_hash(name: str) -> str:
+    recipe = RECIPES[resolve(name)]
+    h = hashlib.sha256()
+    h.update(json.dumps({"recipe": recipe, "base": BASE_PACKAGES, "cached": CACHED_PACKAGES,
+                         "disk": DISK_SIZE}, sort_keys=True).encode())
+    h.update(Path(__file__).read_bytes())
+    h.update(ssh_key().with_suffix(".pub").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def image_path(name: str) -> Path:
+    name = resolve(name)
+    return paths.cache_dir() / "images" / f"{name}-{recipe_hash(name)}.qcow2"
+
+
+def ensure(name: str) -> Path:
+    """Return the cached image for ``name``, building it first if the recipe changed or it is missing."""
+    name = resolve(name)
+    out = image_path(name)
+    if out.exists():
+        say(f"image {name}: cached at {out}")
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if out.exists():  # another process built it while we waited
+            return out
+        with step(f"image {name}: build (recipe {out.stem})"):
+            _build(name, out)
+    for old in out.parent.glob(f"{name}-*.qcow2"):
+        if old != out:
+            say(f"image {name}: removing stale {old.name}")
+            old.unlink()
+    return out
+
+
+def _stage_files(stage: Path, user_mac: str) -> None:
+    def put(rel: str, text: str, mode: int = 0o644) -> None:
+        path = stage / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(mode)
+
+    put("etc/fstab", "/dev/vda1 / ext4 errors=remount-ro 0 1\n")
+    put("etc/hostname", "lastwords-lab\n")
+    put("etc/hosts", "127.0.0.1 localhost\n127.0.1.1 lastwords-lab\n::1 localhost ip6-localhost ip6-loopback\n")
+    put("etc/resolv.conf", "nameserver 10.0.2.3\n")
+    put("etc/systemd/network/10-user.network", USER_NETWORK.format(mac=user_mac))
+    put("etc/ssh/sshd_config.d/lastwords-lab.conf", "PermitRootLogin prohibit-password\nUseDNS no\n")
+    put("root/.ssh/authorized_keys", ssh_key().with_suffix(".pub").read_text(), 0o600)
+    (stage / "root" / ".ssh").chmod(0o700)
+    (stage / "root").chmod(0o700)
+    put("etc/default/grub", GRUB_DEFAULTS)
+    put("usr/local/sbin/lastwords-firstboot", FIRSTBOOT_SCRIPT, 0o755)
+    put("etc/systemd/system/lastwords-firstboot.service", FIRSTBOOT_UNIT)
+
+
+def _build(name: str, out: Path) -> None:
+    recipe = RECIPES[name]
+    kernels = recipe["kernels"]
+    with tempfile.TemporaryDirectory(prefix=f"lwlab-{name}-", dir=paths.cache_dir()) as tmp:
+        work = Path(tmp)
+        tree, stage = work / "tree", work / "stage"
+        _stage_files(stage, qemu.USER_MAC)
+        include = BASE_PACKAGES + [f"linux-image-{k}" for k in kernels]
+        hooks = [
+            f'sync-in {stage} /',
+            'chroot "$1" systemctl enable systemd-networkd.service lastwords-firstboot.service',
+            'chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service',
+            'chroot "$1" apt-get clean',
+            'chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -q -y --download-only '
+            + " ".join(CACHED_PACKAGES),
+        ]
+        cmd = ["mmdebstrap", "--variant=minbase", "--mode=root", "--format=directory",
+               f"--include={','.join(include)}",
+               "--skip=cleanup/apt/lists", "--skip=cleanup/apt/cache",
+               "--aptopt=Acquire::Check-Valid-Until \"false\"",
+               "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
+               "--dpkgopt=path-exclude=/usr/share/locale/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+               ]
+        for hook in hooks:
+            cmd.append(f"--customize-hook={hook}")
+        cmd += [recipe["suite"], str(tree)] + recipe["sources"]
+        with step(f"image {name}: mmdebstrap {recipe['suite']} with kernels {', '.join(kernels)}"):
+            _run_logged(cmd, work / "mmdebstrap.log")
+        vmlinuz, initrd = work / "vmlinuz", work / "initrd.img"
+        shutil.copy(tree / "boot" / f"vmlinuz-{kernels[0]}", vmlinuz)
+        shutil.copy(tree / "boot" / f"initrd.img-{kernels[0]}", initrd)
+
+        raw = work / "disk.raw"
+        with step(f"image {name}: partition and mkfs.ext4 -d ({DISK_SIZE // 1024**3} GiB sparse)"):
+            with open(raw, "wb") as f:
+                f.truncate(DISK_SIZE)
+            subprocess.run(["sfdisk", "-q", str(raw)], input=f"start={PART_OFFSET // 512}, type=83, bootable\n",
+                           text=True, check=True)
+            blocks = (DISK_SIZE - PART_OFFSET) // 4096
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-b", "4096", "-E", f"offset={PART_OFFSET}",
+                            "-d", str(tree), str(raw), str(blocks)], check=True)
+            shutil.rmtree(tree)
+
+        serial = work / "firstboot.log"
+        with step(f"image {name}: first boot installs GRUB on its own disk"):
+            argv = qemu.base_argv(memory=1024) + [
+                "-no-reboot", "-nic", "none",
+                "-drive", f"file={raw},format=raw,if=virtio,cache=unsafe",
+                "-kernel", str(vmlinuz), "-initrd", str(initrd),
+                "-append", "root=/dev/vda1 rw console=ttyS0,115200 net.ifnames=0",
+                "-serial", f"file:{serial}",
+            ]
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            try:
+                _, err = proc.communicate(timeout=900)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise SystemExit(f"lwlab: first boot of {name} did not finish in 900 s; serial log tail:\n"
+                                 + qemu.tail(serial)) from None
+            log = serial.read_text(errors="replace") if serial.exists() else ""
+            if FIRSTBOOT_OK not in log:
+                saved = paths.cache_dir() / f"firstboot-{name}-failed.log"
+                if serial.exists():
+                    shutil.copy(serial, saved)
+                raise SystemExit(f"lwlab: first boot of {name} failed (qemu exit {proc.returncode}, "
+                                 f"{err.decode(errors='replace').strip()}); serial log kept at {saved}; tail:\n"
+                                 + qemu.tail(serial))
+        with step(f"image {name}: convert to qcow2"):
+            tmp_out = out.with_suffix(f".tmp{os.getpid()}")
+            subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(tmp_out)], check=True)
+            os.replace(tmp_out, out)
+    say(f"image {name}: {out} ({out.stat().st_size / 1024**2:.0f} MiB)")
+
+
+def _run_logged(cmd: list[str], log: Path) -> None:
+    """Run a long command with its output in ``log``; on failure raise with the log's tail."""
+    start = time.monotonic()
+    with open(log, "w") as f:
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    if rc != 0:
+        saved = paths.cache_dir() / log.name
+        shutil.copy(log, saved)
+        raise SystemExit(f"lwlab: {cmd[0]} failed (exit {rc}) after {time.monotonic() - start:.0f}s; "
+                         f"log kept at {saved}; tail:\n" + qemu.tail(log, 30))

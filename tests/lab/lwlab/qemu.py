@@ -1,0 +1,58 @@
+"""QEMU command lines, accelerator choice, free ports and log tails."""
+
+import os
+import socket
+from pathlib import Path
+
+# NIC 1 (user network) has the same MAC in every VM: each VM has its own private user network.
+USER_MAC = "52:54:00:00:00:01"
+# NIC 2 (lab segment) MACs differ per VM: 52:54:00:77:00:<index>.
+LAB_MAC_PREFIX = "52:54:00:77:00:"
+
+
+def accel() -> str:
+    """TCG unless real hardware KVM is loaded (``kvm_intel``/``kvm_amd``); ``LWLAB_ACCEL`` overrides.
+
+    ``/dev/kvm`` alone is not enough on this kind of machine: it is a paravirtual KVM that cannot run stock
+    Debian kernels, so its presence proves nothing.
+    """
+    forced = os.environ.get("LWLAB_ACCEL")
+    if forced:
+        return forced
+    hw = any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd"))
+    if hw and os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "kvm"
+    return "tcg"
+
+
+def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
+    acc = accel()
+    argv = ["qemu-system-x86_64", "-machine", "q35", "-m", str(memory), "-smp", str(cpus),
+            "-display", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
+    if acc == "kvm":
+        argv += ["-accel", "kvm", "-cpu", "host"]
+    else:
+        argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+    return argv
+
+
+def free_port() -> int:
+    """A TCP/UDP port free on 127.0.0.1 right now (the lab binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        data = Path(path).read_bytes()[-64 * 1024:]
+    except OSError:
+        return f"    (no log at {path})"
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])

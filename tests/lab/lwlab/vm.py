@@ -1,0 +1,155 @@
+"""One lab VM: a qcow2 overlay on a cached image, two NICs, a serial log, a pid, bounded waits."""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from . import image, qemu
+from .progress import say, step
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5"]
+
+
+def boot_timeout() -> int:
+    """Seconds to wait for SSH after QEMU starts: generous for TCG on 2 cores, bounded."""
+    return int(os.environ.get("LWLAB_BOOT_TIMEOUT", "600"))
+
+
+class VMError(RuntimeError):
+    pass
+
+
+class VM:
+    def __init__(self, lab_dir: Path, spec: dict):
+        self.spec = spec
+        self.name = spec["name"]
+        self.dir = lab_dir
+        self.overlay = lab_dir / f"{self.name}.qcow2"
+        self.serial = lab_dir / f"{self.name}.serial.log"
+        self.pidfile = lab_dir / f"{self.name}.pid"
+
+    # -- state -------------------------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        # pids are reused: only a QEMU running this VM's overlay counts as this VM
+        return pid if str(self.overlay).encode() in cmdline else None
+
+    def alive(self) -> bool:
+        return self.pid is not None
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self) -> None:
+        base = image.ensure(self.spec["image"])
+        self.serial.unlink(missing_ok=True)
+        if not self.overlay.exists():
+            subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
+                            str(self.overlay)], check=True)
+        s = self.spec
+        argv = qemu.base_argv(memory=s["memory"], cpus=s.get("cpus", 2)) + [
+            "-name", f"lwlab-{self.name}",
+            "-drive", f"file={self.overlay},format=qcow2,if=virtio,cache=unsafe",
+            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{s['ssh_port']}-:22",
+            "-device", f"virtio-net-pci,netdev=net0,mac={qemu.USER_MAC},addr=0x3",
+            "-netdev", (f"dgram,id=lab,local.type=inet,local.host=127.0.0.1,local.port={s['lab_port']},"
+                        f"remote.type=inet,remote.host=127.0.0.1,remote.port={s['hub_port']}"),
+            "-device", f"virtio-net-pci,netdev=lab,mac={s['lab_mac']},addr=0x4",
+            "-serial", f"file:{self.serial}",
+            "-pidfile", str(self.pidfile), "-daemonize",
+        ]
+        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise VMError(f"{self.name}: qemu failed to start (exit {res.returncode}): {res.stderr.strip()}")
+
+    def ssh_argv(self, *command: str) -> list[str]:
+        return ["ssh", "-i", str(image.ssh_key()), "-p", str(self.spec["ssh_port"]), *SSH_OPTS,
+                "root@127.0.0.1", *command]
+
+    def ssh(self, script: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
+        res = subprocess.run(self.ssh_argv("sh", "-s"), input=script, capture_output=True, text=True,
+                             timeout=timeout)
+        if check and res.returncode != 0:
+            raise VMError(f"{self.name}: remote script failed (exit {res.returncode}): "
+                          f"{res.stderr.strip() or res.stdout.strip()}")
+        return res
+
+    def wait_ssh(self, timeout: int | None = None) -> float:
+        """Wait until SSH answers; on timeout or a dead QEMU raise with the serial log's tail."""
+        timeout = timeout or boot_timeout()
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if not self.alive():
+                raise VMError(f"{self.name}: QEMU exited while waiting for SSH; serial log tail:\n"
+                              + qemu.tail(self.serial))
+            try:
+                res = subprocess.run(self.ssh_argv("true"), capture_output=True, timeout=20,
+                                     stdin=subprocess.DEVNULL)
+                if res.returncode == 0:
+                    return time.monotonic() - start
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(2)
+        raise VMError(f"{self.name}: no SSH on 127.0.0.1:{self.spec['ssh_port']} after {timeout}s; "
+                      f"serial log tail:\n" + qemu.tail(self.serial))
+
+    def configure_lab_nic(self) -> None:
+        """Give the lab NIC its static address (persistent: survives the reboots that tests cause)."""
+        s = self.spec
+        script = f"""set -e
+cat > /etc/systemd/network/20-lab.network <<EOF
+# lab segment (isolated, carried over 127.0.0.1 by the lab hub)
+[Match]
+MACAddress={s['lab_mac']}
+
+[Network]
+Address={s['lab_ip']}/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+EOF
+echo {self.name} > /etc/hostname
+hostname {self.name}
+sed -i 's/^127\\.0\\.1\\.1 .*/127.0.1.1 {self.name}/' /etc/hosts
+networkctl reload
+dev=$(ip -o link | awk -v mac={s['lab_mac']} '$0 ~ mac {{sub(":", "", $2); print $2}}')
+networkctl reconfigure "$dev" 2>/dev/null || true
+i=0
+while ! ip -4 -o addr show dev "$dev" | grep -q ' {s['lab_ip']}/'; do
+  i=$((i+1)); [ $i -lt 100 ] || {{ echo "no {s['lab_ip']} on $dev" >&2; exit 1; }}; sleep 0.2
+done
+"""
+        self.ssh(script)
+
+    def stop(self, grace: float = 10.0) -> None:
+        pid = self.pid
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and self.alive():
+            time.sleep(0.2)
+        if self.alive():
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        self.pidfile.unlink(missing_ok=True)
+
+    def boot(self) -> None:
+        with step(f"vm {self.name} ({self.spec['image']}, {self.spec['memory']} MiB): boot to SSH"):
+            self.start()
+            try:
+                waited = self.wait_ssh()
+                self.configure_lab_nic()
+            except BaseException:
+                self.stop()
+                raise
+        say(f"vm {self.name}: ssh -p {self.spec['ssh_port']} root@127.0.0.1 after {waited:.0f}s, "
+            f"lab address {self.spec['lab_ip']}, serial log {self.serial}")
