@@ -1,0 +1,127 @@
+"""Unit tests of the VM lab tool: real files, real UDP sockets on 127.0.0.1, no VMs."""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lwlab import image, qemu
+from lwlab.lab import Lab, parse_vm
+
+LAB_SRC = str(Path(__file__).resolve().parents[2] / "lab")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("LWLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LWLAB_DIR", str(tmp_path / "labs"))
+
+
+def test_parse_vm_defaults_and_options():
+    assert parse_vm("r:debian12:receivers") == {"name": "r", "image": "bookworm", "group": "receivers",
+                                                 "memory": 2048}
+    spec = parse_vm("h:trixie:panic_capture:mem=1024:ip=10.77.0.30")
+    assert spec["memory"] == 1024 and spec["lab_ip"] == "10.77.0.30" and spec["image"] == "trixie"
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("r:bookworm", "expected NAME:IMAGE:GROUP"),
+    ("r:bookworm:web", "group must be one of"),
+    ("r:bookworm:receivers:ip=192.168.1.5", "bad option"),
+    ("r:bookworm:receivers:mem=lots", "bad option"),
+    ("r:centos:receivers", "unknown image"),
+])
+def test_parse_vm_rejects_bad_specs(bad, why):
+    with pytest.raises(SystemExit, match=why):
+        parse_vm(bad)
+
+
+def test_recipe_hash_is_stable_and_follows_the_recipe(monkeypatch):
+    first = image.recipe_hash("bookworm")
+    assert first == image.recipe_hash("bookworm")
+    assert first != image.recipe_hash("trixie")
+    changed = dict(image.RECIPES["bookworm"], kernels=["6.1.0-56-amd64", "6.1.0-50-amd64"])
+    monkeypatch.setitem(image.RECIPES, "bookworm", changed)
+    assert image.recipe_hash("bookworm") != first
+    assert image.image_path("bookworm").name == f"bookworm-{image.recipe_hash('bookworm')}.qcow2"
+
+
+def test_cached_image_is_not_rebuilt(monkeypatch):
+    out = image.image_path("bookworm")
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"qcow2")
+    monkeypatch.setattr(image, "_build", lambda *a: pytest.fail("rebuilt a cached image"))
+    assert image.ensure("bookworm") == out
+
+
+def test_accel_override_and_default(monkeypatch):
+    monkeypatch.setenv("LWLAB_ACCEL", "tcg")
+    assert "tcg,thread=multi" in qemu.base_argv()
+    monkeypatch.delenv("LWLAB_ACCEL")
+    hw = any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd"))
+    assert qemu.accel() == ("kvm" if hw else "tcg")
+
+
+def test_inventory_has_the_homelab_shape():
+    lab = Lab("unit")
+    lab.dir.mkdir(parents=True)
+    state = {"ssh_key": "/k", "vms": [
+        {"name": "rx", "group": "receivers", "ssh_port": 2201, "lab_ip": "10.77.0.10", "image": "bookworm"},
+        {"name": "h1", "group": "panic_capture", "ssh_port": 2202, "lab_ip": "10.77.0.21", "image": "trixie"},
+    ]}
+    lab.write_inventory(state)
+    inv = yaml.safe_load(lab.inventory.read_text())
+    groups = inv["all"]["children"]
+    assert groups["receivers"]["hosts"]["rx"]["lastwords_ip"] == "10.77.0.10"
+    assert groups["panic_capture"]["hosts"]["h1"]["ansible_port"] == 2202
+    assert inv["all"]["vars"]["ansible_ssh_private_key_file"] == "/k"
+
+
+def _udp(port=0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    s.settimeout(3)
+    return s
+
+
+def test_hub_copies_frames_to_every_other_peer_and_ignores_strangers():
+    peers = [_udp() for _ in range(3)]
+    stranger = _udp()
+    hub_port = qemu.free_port()
+    argv = [sys.executable, "-m", "lwlab", "hub", "--port", str(hub_port)]
+    for p in peers:
+        argv += ["--peer", str(p.getsockname()[1])]
+    proc = subprocess.Popen(argv, env={"PYTHONPATH": LAB_SRC}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert "hub on 127.0.0.1" in proc.stdout.readline()
+        peers[0].sendto(b"frame-from-0", ("127.0.0.1", hub_port))
+        assert peers[1].recvfrom(2048)[0] == b"frame-from-0"
+        assert peers[2].recvfrom(2048)[0] == b"frame-from-0"
+        stranger.sendto(b"intruder", ("127.0.0.1", hub_port))
+        peers[2].sendto(b"frame-from-2", ("127.0.0.1", hub_port))
+        # the stranger's frame was dropped: the next thing peer 0 sees is peer 2's frame
+        assert peers[0].recvfrom(2048)[0] == b"frame-from-2"
+        peers[0].settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            peers[0].recvfrom(2048)  # its own frames never echo back
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        for s in [*peers, stranger]:
+            s.close()
+
+
+def test_down_of_a_lab_that_is_not_up_is_harmless(capsys):
+    Lab("never").down()
+    assert "not up" in capsys.readouterr().err
+
+
+def test_tail_of_missing_and_present_logs(tmp_path):
+    assert "no log" in qemu.tail(tmp_path / "missing.log")
+    log = tmp_path / "serial.log"
+    log.write_text("".join(f"line {i}\r\n" for i in range(100)))
+    out = qemu.tail(log, 3).splitlines()
+    assert [o.strip() for o in out] == ["line 97", "line 98", "line 99"]
