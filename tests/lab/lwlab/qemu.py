@@ -32,7 +32,7 @@ def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
     if acc == "kvm":
         argv += ["-accel", "kvm", "-cpu", "host"]
     else:
-        argv += ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        argv += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("LWLAB_CPU", "max")]
     return argv
 
 

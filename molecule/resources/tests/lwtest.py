@@ -1,0 +1,88 @@
+"""Helpers for the scenarios' testinfra tests: the lab inventory, fast SSH, and timed waits on the receiver.
+
+Testinfra's ansible backend costs a module run per call, seconds under TCG; timing checks ("within 5 s") go
+through plain ssh with the lab's key instead, and everything is bounded in time.
+"""
+
+import os
+import re
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+RUNNER = AnsibleRunner(INVENTORY)
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/tmp"))
+SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", "."))
+PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", "."))
+REBOOTED_MARK = EPHEMERAL / "lastwords-rebooted"
+
+
+def hosts(group: str) -> list[str]:
+    return RUNNER.get_hosts(group)
+
+
+def hostvars(name: str) -> dict:
+    return RUNNER.get_variables(name)
+
+
+def ssh_argv(name: str, command: str) -> list[str]:
+    v = hostvars(name)
+    return ["ssh", "-p", str(v["ansible_port"]), "-i", v["ansible_private_key_file"] if "ansible_private_key_file"
+            in v else v.get("ansible_ssh_private_key_file", ""), "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=10", f"{v.get('ansible_user', 'root')}@{v['ansible_host']}", command]
+
+
+def ssh(name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(ssh_argv(name, command), capture_output=True, text=True, timeout=timeout)
+
+
+def canary(tag: str) -> str:
+    return f"lastwords-canary-{tag}-{uuid.uuid4().hex[:12]}"
+
+
+def kmsg_reaches(sender: str, receiver: str, path: str, text: str, within: float = 5.0) -> float:
+    """Write ``text`` to the sender's kernel log and return the seconds until it is in ``path`` on the receiver.
+
+    A watcher (``tail -F | grep -m1``) runs on the receiver before the line is written, so the measured time
+    is the delivery time plus one SSH round trip, never a polling interval. Bounded by ``within`` + slack.
+    """
+    watch = subprocess.Popen(
+        ssh_argv(receiver, f"echo ready; timeout {within + 25:.0f} tail -F -n 0 {path} 2>/dev/null "
+                           f"| grep -m1 -F '{text}'"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout.readline().strip() == "ready", watch.stderr.read()
+        time.sleep(1.0)  # let tail open the file
+        res = ssh(sender, f"echo '<5>{text}' > /dev/kmsg")
+        assert res.returncode == 0, res.stderr
+        written = time.monotonic()
+        out, err = watch.communicate(timeout=within + 40)
+        elapsed = time.monotonic() - written
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert text in out, f"{text!r} never reached {receiver}:{path} ({err.strip()})"
+    return elapsed
+
+
+def playbook(path: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run ansible-playbook against the scenario's inventory; return the completed process."""
+    argv = ["ansible-playbook", "-i", INVENTORY, str(path), *args]
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host: {'deb12': {'ok': 10, 'changed': 0, ...}}."""
+    result = {}
+    for line in output.split("PLAY RECAP")[-1].splitlines():
+        m = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if m:
+            result[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return result
