@@ -1,0 +1,627 @@
+"""The receiver role's rsyslog and logrotate configuration, rendered from the role and run for real.
+
+The templates are rendered with Ansible's Templar from the role's own defaults/main.yml and vars/main.yml
+(paths pointed into a temporary directory), then a real rsyslogd runs them in the foreground on a free
+127.0.0.1 port with its own work directory and pid file, fed by real UDP datagrams from 127.0.0.2 (a known
+sender) and 127.0.0.9 (unknown). logrotate runs the rendered rotation with a state file of its own.
+Two tests run the role itself (a copy whose packages, service and handlers are stubs, every path in a
+temporary root) through ansible-playbook: check mode, idempotence and the validation messages.
+Nothing outside the temporary directories is written; all waits are bounded.
+"""
+
+import gzip
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+REPO = Path(__file__).resolve().parents[3]
+ROLE = REPO / "roles" / "receiver"
+RSYSLOGD = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin:/sbin")
+LOGROTATE = shutil.which("logrotate") or shutil.which("logrotate", path="/usr/sbin:/sbin")
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+
+needs_rsyslogd = pytest.mark.skipif(RSYSLOGD is None, reason="rsyslogd is not installed")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="rsyslog's 8 MB receive buffer and chown need root")
+
+# 2026-11-25T21:40:01.123456+00:00 <message>
+LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d) (.*)$")
+KNOWN, UNKNOWN = "127.0.0.2", "127.0.0.9"
+
+# What netconsole sends, and the line each datagram must become (rsyslog escapes control characters).
+DATAGRAMS = [
+    (b"[  123.456789] sysrq: Trigger a crash\n", "[  123.456789] sysrq: Trigger a crash"),
+    (b"6,1234,5678901,-;sysrq: Trigger a crash\n", "6,1234,5678901,-;sysrq: Trigger a crash"),
+    (b"6,1235,5678902,-,ncfrag=0/1200;" + b"x" * 900 + b"\n", "6,1235,5678902,-,ncfrag=0/1200;" + "x" * 900),
+    (b"<13>Nov 25 21:40:01 fakehost faketag: not syslog\n", "<13>Nov 25 21:40:01 fakehost faketag: not syslog"),
+    (b"  leading spaces\n", "  leading spaces"),
+    (b"[    1.000000] one\n[    1.000000] two\n", "[    1.000000] one#012[    1.000000] two"),
+    (b"tab\there\n", "tab#011here"),
+    (b"no trailing newline", "no trailing newline"),
+    (b"%rawmsg% $fromhost-ip\n", "%rawmsg% $fromhost-ip"),
+]
+
+
+def _group():
+    import grp
+
+    return grp.getgrgid(os.getegid()).gr_name
+
+
+def _user():
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def role_vars(tmp, **overrides):
+    """The role's variables as the role sees them, every path it writes pointed into `tmp`."""
+    loader = DataLoader()
+    variables = {}
+    variables.update(loader.load_from_file(str(ROLE / "defaults" / "main.yml"), trusted_as_template=True))
+    variables.update(loader.load_from_file(str(ROLE / "vars" / "main.yml"), trusted_as_template=True))
+    variables.update(
+        {
+            "ansible_managed": "Ansible managed",
+            "__receiver_rsyslog_main_conf": str(tmp / "etc" / "rsyslog.conf"),
+            "__receiver_conf_file": str(tmp / "etc" / "rsyslog.d" / "60-lastwords-receiver.conf"),
+            "__receiver_lookup_file": str(tmp / "etc" / "rsyslog.d" / "lastwords-receiver-senders.json"),
+            "__receiver_logrotate_file": str(tmp / "etc" / "logrotate.d" / "lastwords-receiver"),
+            "__receiver_validate_script": str(ROLE / "files" / "lastwords-rsyslog-validate"),
+            "__receiver_alert_script": str(tmp / "libexec" / "lastwords-panic-alert"),
+            "__receiver_dir_owner": _user(),
+            "__receiver_file_group": _group(),
+            "__receiver_hup_command": "/bin/true",
+            "receiver_log_dir": str(tmp / "log"),
+            "receiver_bind_address": "127.0.0.1",
+            "receiver_senders": {KNOWN: "host1", "10.77.0.12": "host2"},
+        }
+    )
+    variables.update(overrides)
+    return variables
+
+
+def render(template, variables):
+    templar = Templar(loader=DataLoader(), variables=variables)
+    text = (ROLE / "templates" / template).read_text()
+    return templar.template(trust_as_template(text), preserve_trailing_newlines=True, escape_backslashes=False)
+
+
+def resolve(expression, variables):
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def send(source, port, payloads):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
+        for payload in payloads:
+            sock.sendto(payload, ("127.0.0.1", port))
+
+
+def wait_for(predicate, timeout=8.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+def lines_of(path):
+    try:
+        return path.read_text(errors="surrogateescape").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def messages_of(path):
+    out = []
+    for line in lines_of(path):
+        match = LINE_RE.match(line)
+        assert match, f"{path.name}: line not in the agreed format: {line!r}"
+        out.append(match.group(2))
+    return out
+
+
+def count_is(path, count):
+    return lambda: len(lines_of(path)) >= count
+
+
+class Receiver:
+    """The role's configuration, written into tmp, run by rsyslogd -n."""
+
+    def __init__(self, tmp, **overrides):
+        self.tmp = tmp
+        self.port = free_udp_port()
+        self.vars = role_vars(tmp, receiver_port=self.port, **overrides)
+        self.log_dir = tmp / "log"
+        self.work = tmp / "work"
+        self.pidfile = tmp / "rsyslogd.pid"
+        self.proc = None
+        for sub in ("etc/rsyslog.d", "etc/logrotate.d", "libexec", "work"):
+            (tmp / sub).mkdir(parents=True, exist_ok=True)
+        self.conf = Path(self.vars["__receiver_conf_file"])
+        Path(self.vars["__receiver_lookup_file"]).write_text(render("senders.json.j2", self.vars))
+        self.conf.write_text(render("receiver.conf.j2", self.vars))
+        if resolve("{{ __receiver_alert_enabled }}", self.vars):
+            script = Path(self.vars["__receiver_alert_script"])
+            script.write_text(render("panic-alert.sh.j2", self.vars))
+            script.chmod(0o755)
+        self.main_conf = Path(self.vars["__receiver_rsyslog_main_conf"])
+        self.main_conf.write_text(
+            f'global(workDirectory="{self.work}")\n$IncludeConfig {self.conf.parent}/*.conf\n'
+        )
+
+    def check(self):
+        return subprocess.run(
+            [RSYSLOGD, "-N1", "-f", str(self.main_conf)], capture_output=True, text=True, timeout=30, check=False
+        )
+
+    def start(self):
+        self.pidfile.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            [RSYSLOGD, "-n", "-f", str(self.main_conf), "-i", str(self.pidfile)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        listening = wait_for(lambda: self._listening() or self.proc.poll() is not None, timeout=10)
+        assert listening and self.proc.poll() is None, f"rsyslogd did not start: {self.proc.stderr.read()}"
+        return self
+
+    def _listening(self):
+        out = subprocess.run(
+            ["ss", "-H", "-l", "-u", "-n", f"sport = :{self.port}"], capture_output=True, text=True, check=False
+        )
+        return bool(out.stdout.strip())
+
+    def hup(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc.stderr.close()
+        self.proc = None
+
+
+@pytest.fixture
+def receivers(tmp_path):
+    started = []
+
+    def make(**overrides):
+        receiver = Receiver(tmp_path, **overrides)
+        started.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in started:
+        receiver.stop()
+
+
+# --- rendering ----------------------------------------------------------------------------------------------------
+
+
+def test_templates_start_with_ansible_managed(tmp_path):
+    variables = role_vars(tmp_path, receiver_alert_command="true")
+    for name in ("receiver.conf.j2", "logrotate.j2"):
+        assert render(name, variables).startswith("#\n# Ansible managed\n#\n")
+    assert render("senders.json.j2", variables).startswith("//\n// Ansible managed\n//\n")
+    assert render("panic-alert.sh.j2", variables).startswith("#!/bin/bash\n#\n# Ansible managed\n#\n")
+
+
+def test_senders_from_inventory(tmp_path):
+    variables = role_vars(tmp_path, receiver_senders=None)
+    variables["groups"] = {"panic_capture": ["web1", "nas"], "other": ["x"]}
+    variables["hostvars"] = {
+        "web1": {"lastwords_ip": "10.77.0.11", "ansible_host": "127.0.0.1"},
+        "nas": {"ansible_host": "10.77.0.12"},
+        "x": {"lastwords_ip": "10.77.0.99"},
+    }
+    assert resolve("{{ __receiver_senders }}", variables) == {"10.77.0.11": "web1", "10.77.0.12": "nas"}
+    table = render("senders.json.j2", variables)
+    assert '"index": "10.77.0.11"' in table and '"value": "web1"' in table and "10.77.0.99" not in table
+
+
+def test_address_patterns(tmp_path):
+    variables = role_vars(tmp_path)
+    ip_re = re.compile(resolve("{{ __receiver_ip_re }}", variables))
+    cidr_re = re.compile(resolve("{{ __receiver_cidr_re }}", variables))
+    for good in ("10.77.0.1", "255.255.255.255", "::1", "fe80::1", "2001:db8::8a2e:370:7334", "::"):
+        assert ip_re.match(good), good
+    for bad in ("10.77.0.256", "10.77.0", "host1", "1.2.3.4/24", "fe80:::1", "", "1.2.3.4 "):
+        assert not ip_re.match(bad), bad
+    for good in ("10.77.0.0/24", "10.77.0.5", "fd00::/8", "0.0.0.0/0"):
+        assert cidr_re.match(good), good
+    for bad in ("10.77.0.0/33", "fd00::/129", "lab", "10.0.0.0/"):
+        assert not cidr_re.match(bad), bad
+
+
+def test_unknown_senders_dropped_when_not_allowed(tmp_path):
+    conf = render("receiver.conf.j2", role_vars(tmp_path, receiver_allow_unknown=False))
+    assert "stop" in conf and "unknown-" not in conf.split("ruleset(")[1]
+
+
+# --- rsyslogd -----------------------------------------------------------------------------------------------------
+
+
+@needs_rsyslogd
+def test_rendered_config_passes_rsyslogd_check(receivers):
+    receiver = receivers(receiver_alert_command="cat >/dev/null", receiver_allowed_networks=["127.0.0.0/8"])
+    result = receiver.check()
+    assert result.returncode == 0, result.stderr
+
+
+@needs_rsyslogd
+def test_validate_script_checks_the_whole_config(tmp_path, receivers):
+    receiver = receivers()
+    script = receiver.vars["__receiver_validate_script"]
+    candidate = tmp_path / "candidate.conf"
+    candidate.write_text(receiver.conf.read_text())
+
+    def validate(*args):
+        return subprocess.run([script, *args], capture_output=True, text=True, timeout=30, check=False)
+
+    ok = validate("config", str(candidate), str(receiver.conf), str(receiver.main_conf))
+    assert ok.returncode == 0, ok.stderr
+    # Alone the fragment is fine; next to another imudp load, the whole configuration is not.
+    (receiver.conf.parent / "10-syslog-udp.conf").write_text('module(load="imudp")\n')
+    clash = validate("config", str(candidate), str(receiver.conf), str(receiver.main_conf))
+    assert clash.returncode != 0 and "imudp" in clash.stderr
+    alone = subprocess.run([RSYSLOGD, "-N1", "-f", str(candidate)], capture_output=True, timeout=30, check=False)
+    assert alone.returncode == 0
+    (receiver.conf.parent / "10-syslog-udp.conf").unlink()
+    # A syntax error in the candidate fails; the installed file is not what is checked.
+    candidate.write_text(receiver.conf.read_text().replace("asyncWriting", "asyncWritting"))
+    assert validate("config", str(candidate), str(receiver.conf), str(receiver.main_conf)).returncode != 0
+    # A main configuration that never includes the drop-in directory fails.
+    lonely = tmp_path / "lonely.conf"
+    lonely.write_text('global(workDirectory="/tmp")\n')
+    assert "does not include" in validate("config", str(candidate), str(receiver.conf), str(lonely)).stderr
+    # Lookup tables.
+    good_table = Path(receiver.vars["__receiver_lookup_file"])
+    assert validate("table", str(good_table)).returncode == 0
+    bad_table = tmp_path / "bad.json"
+    bad_table.write_text('{"version": 1, "table": [')
+    assert validate("table", str(bad_table)).returncode != 0
+
+
+@needs_rsyslogd
+@needs_root
+def test_one_line_per_datagram_one_file_per_host(receivers):
+    receiver = receivers().start()
+    send(KNOWN, receiver.port, [payload for payload, _ in DATAGRAMS])
+    send(UNKNOWN, receiver.port, [payload for payload, _ in DATAGRAMS])
+    known = receiver.log_dir / "host1.log"
+    unknown = receiver.log_dir / "unknown-127.0.0.9.log"
+    assert wait_for(count_is(known, len(DATAGRAMS))) and wait_for(count_is(unknown, len(DATAGRAMS)))
+    expected = [line for _, line in DATAGRAMS]
+    assert messages_of(known) == expected
+    assert messages_of(unknown) == expected
+    assert sorted(p.name for p in receiver.log_dir.iterdir()) == ["host1.log", "unknown-127.0.0.9.log"]
+    assert stat.S_IMODE(known.stat().st_mode) == 0o640
+    assert stat.S_IMODE(receiver.log_dir.stat().st_mode) in (0o750, 0o755, 0o700)
+
+
+@needs_rsyslogd
+@needs_root
+def test_unknown_and_disallowed_senders_dropped(receivers):
+    receiver = receivers(receiver_allow_unknown=False).start()
+    send(UNKNOWN, receiver.port, [b"dropped\n"])
+    send(KNOWN, receiver.port, [b"kept\n"])
+    assert wait_for(count_is(receiver.log_dir / "host1.log", 1))
+    time.sleep(1.2)
+    assert [p.name for p in receiver.log_dir.iterdir()] == ["host1.log"]
+    receiver.stop()
+    # Allowed networks: imudp discards the others before any rule sees them.
+    receiver = receivers(receiver_allowed_networks=["127.0.0.9/32"], receiver_senders={}).start()
+    send(KNOWN, receiver.port, [b"not allowed\n"])
+    send(UNKNOWN, receiver.port, [b"allowed\n"])
+    assert wait_for(count_is(receiver.log_dir / "unknown-127.0.0.9.log", 1))
+    time.sleep(1.2)
+    assert messages_of(receiver.log_dir / "host1.log") == ["kept"]
+    assert messages_of(receiver.log_dir / "unknown-127.0.0.9.log") == ["allowed"]
+
+
+@needs_rsyslogd
+@needs_root
+def test_hup_and_restart_append_never_truncate(receivers):
+    receiver = receivers().start()
+    known = receiver.log_dir / "host1.log"
+    send(KNOWN, receiver.port, [f"before hup {i}\n".encode() for i in range(50)])
+    assert wait_for(count_is(known, 50))
+    receiver.hup()
+    time.sleep(0.3)
+    send(KNOWN, receiver.port, [f"after hup {i}\n".encode() for i in range(50)])
+    assert wait_for(count_is(known, 100))
+    before_restart = known.read_bytes()
+    receiver.stop()
+    receiver.start()
+    send(KNOWN, receiver.port, [f"after restart {i}\n".encode() for i in range(50)])
+    assert wait_for(count_is(known, 150))
+    assert known.read_bytes().startswith(before_restart)
+    assert messages_of(known) == (
+        [f"before hup {i}" for i in range(50)]
+        + [f"after hup {i}" for i in range(50)]
+        + [f"after restart {i}" for i in range(50)]
+    )
+
+
+@needs_rsyslogd
+@needs_root
+@pytest.mark.skipif(LOGROTATE is None, reason="logrotate is not installed")
+def test_logrotate_renames_and_rsyslog_reopens(tmp_path, receivers):
+    receiver = receivers().start()
+    known = receiver.log_dir / "host1.log"
+    config = Path(receiver.vars["__receiver_logrotate_file"])
+    hup = f"kill -HUP {receiver.proc.pid}"  # this test's rsyslogd, not the system's
+    config.write_text(render("logrotate.j2", dict(receiver.vars, __receiver_hup_command=hup)))
+    config.chmod(0o644)
+    state = tmp_path / "logrotate.state"
+
+    def rotate():
+        result = subprocess.run(
+            [LOGROTATE, "-f", "-s", str(state), str(config)], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert result.returncode == 0, result.stderr
+
+    send(KNOWN, receiver.port, [f"week 1 line {i}\n".encode() for i in range(20)])
+    assert wait_for(count_is(known, 20))
+    rotate()
+    assert messages_of(receiver.log_dir / "host1.log.1") == [f"week 1 line {i}" for i in range(20)]
+    assert known.exists() and stat.S_IMODE(known.stat().st_mode) == 0o640  # `create`, empty until rsyslog writes
+    time.sleep(1.0)  # rsyslog handles the postrotate SIGHUP
+    send(KNOWN, receiver.port, [f"week 2 line {i}\n".encode() for i in range(20)])
+    assert wait_for(count_is(known, 20))
+    assert messages_of(known) == [f"week 2 line {i}" for i in range(20)]
+    assert len(lines_of(receiver.log_dir / "host1.log.1")) == 20
+    rotate()  # the older file is compressed one rotation later (delaycompress)
+    with gzip.open(receiver.log_dir / "host1.log.2.gz", "rt") as old:
+        assert [LINE_RE.match(line).group(2) for line in old.read().splitlines()] == [
+            f"week 1 line {i}" for i in range(20)
+        ]
+    assert messages_of(receiver.log_dir / "host1.log.1") == [f"week 2 line {i}" for i in range(20)]
+
+
+@needs_rsyslogd
+@needs_root
+def test_panic_alert_runs_once_with_the_tail(tmp_path, receivers):
+    out = tmp_path / "alerts.txt"
+    command = f'{{ echo "host=$LASTWORDS_HOST file=$LASTWORDS_FILE"; cat; echo "--"; }} >> {out}'
+    receiver = receivers(receiver_alert_command=command, receiver_alert_delay=1.5, receiver_alert_lines=5).start()
+    panic = [
+        b"[   42.000001] sysrq: Trigger a crash\n",
+        b"[   42.000002] Kernel panic - not syncing: sysrq triggered crash\n",
+        b"[   42.000003] CPU: 0 PID: 1 Comm: sh Not tainted 6.1.0-27-amd64 #1\n",
+        b"[   42.000004] Call Trace:\n",
+        b"[   42.000005]  <TASK>\n",
+        b"[   42.000006]  panic+0x118/0x2f0\n",
+        b"[   42.000007] ---[ end Kernel panic - not syncing: sysrq triggered crash ]---\n",
+    ]
+    send(KNOWN, receiver.port, panic)
+    assert wait_for(lambda: out.exists() and out.read_text().endswith("--\n"), timeout=15)
+    time.sleep(1.5)  # a second alert (from the end line) would have come by now
+    text = out.read_text()
+    assert text.count("host=") == 1
+    assert f"host=host1 file={receiver.log_dir / 'host1.log'}" in text
+    body = text.splitlines()[1:-1]
+    assert len(body) == 5 and all(LINE_RE.match(line) for line in body)
+    assert "panic+0x118/0x2f0" in text and "---[ end Kernel panic" in text
+
+
+# --- the role itself ----------------------------------------------------------------------------------------------
+
+STUB_HANDLERS = """\
+---
+- name: Restart rsyslog
+  ansible.builtin.debug:
+    msg: restart
+- name: Reload rsyslog
+  ansible.builtin.debug:
+    msg: reload
+"""
+
+
+def _harness(tmp_path):
+    """A copy of the role whose packages, service and handlers touch nothing, and its playbook runner."""
+    roles = tmp_path / "roles"
+    shutil.copytree(ROLE, roles / "receiver")
+    (roles / "receiver" / "handlers" / "main.yml").write_text(STUB_HANDLERS)
+    (roles / "receiver" / "tasks" / "packages.yml").write_text(
+        "---\n- name: Packages (stub)\n  ansible.builtin.debug:\n    msg: stub\n"
+        "  register: __receiver_packages_result\n"
+    )
+    (roles / "receiver" / "tasks" / "service.yml").write_text(
+        "---\n- name: Service (stub)\n  ansible.builtin.debug:\n    msg: stub\n"
+    )
+    root = tmp_path / "root"
+    (root / "etc" / "rsyslog.d").mkdir(parents=True)
+    (root / "etc" / "logrotate.d").mkdir(parents=True)
+    (root / "etc" / "rsyslog.conf").write_text(
+        f'global(workDirectory="{tmp_path}")\n$IncludeConfig {root}/etc/rsyslog.d/*.conf\n'
+    )
+    extra = {
+        "__receiver_rsyslog_main_conf": f"{root}/etc/rsyslog.conf",
+        "__receiver_conf_file": f"{root}/etc/rsyslog.d/60-lastwords-receiver.conf",
+        "__receiver_lookup_file": f"{root}/etc/rsyslog.d/lastwords-receiver-senders.json",
+        "__receiver_logrotate_file": f"{root}/etc/logrotate.d/lastwords-receiver",
+        "__receiver_validate_script": f"{root}/usr/local/libexec/lastwords-rsyslog-validate",
+        "__receiver_alert_script": f"{root}/usr/local/libexec/lastwords-panic-alert",
+        "__receiver_hup_command": "/bin/true",
+        "__receiver_dir_owner": _user(),
+        "__receiver_file_group": _group(),
+        "receiver_log_dir": f"{root}/var/log/netconsole",
+        "receiver_port": free_udp_port(),
+        "receiver_alert_command": "cat > /dev/null",
+        "ansible_python_interpreter": sys.executable,
+    }
+    (tmp_path / "inventory.yml").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {"localhost": {"ansible_connection": "local"}},
+                    "children": {
+                        "panic_capture": {
+                            "hosts": {"web1": {"lastwords_ip": "10.77.0.11"}, "nas": {"ansible_host": "10.77.0.12"}}
+                        }
+                    },
+                }
+            }
+        )
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_ROLES_PATH=str(roles),
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_STDOUT_CALLBACK="default",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+        PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}:/usr/sbin:/sbin",
+    )
+
+    def play(playbook, *args, temp_root=True):
+        """Run a playbook; with temp_root, every path the role writes is in the temporary root (extra vars)."""
+        book = tmp_path / "play.yml"
+        book.write_text(textwrap.dedent(playbook))
+        varsfile = tmp_path / "extra.yml"
+        varsfile.write_text(yaml.safe_dump(extra if temp_root else {"ansible_python_interpreter": sys.executable}))
+        return subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-i", str(tmp_path / "inventory.yml"), str(book), "-e", f"@{varsfile}", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
+            check=False,
+        )
+
+    return root, play
+
+
+def _recap(result):
+    match = re.search(r"localhost\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    return {"ok": int(match[1]), "changed": int(match[2]), "failed": int(match[4])}
+
+
+ROLE_PLAY = """\
+- name: The receiver role on a temporary root
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - receiver
+"""
+
+
+@needs_rsyslogd
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-playbook is not next to this Python")
+def test_role_check_mode_and_idempotence(tmp_path):
+    root, play = _harness(tmp_path)
+    check = play(ROLE_PLAY, "--check")
+    assert _recap(check)["failed"] == 0, check.stdout
+    assert _recap(check)["changed"] > 0
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) == ["etc/rsyslog.conf"]
+    first = play(ROLE_PLAY)
+    assert _recap(first)["failed"] == 0, first.stdout
+    conf = root / "etc" / "rsyslog.d" / "60-lastwords-receiver.conf"
+    table = (root / "etc" / "rsyslog.d" / "lastwords-receiver-senders.json").read_text()
+    assert '"10.77.0.11"' in table and '"web1"' in table and '"nas"' in table  # built from the inventory
+    assert "omprog" in conf.read_text()
+    log = root / "var" / "log" / "netconsole" / "web1.log"
+    log.write_text("2026-11-25T21:40:01.123456+00:00 kept\n")
+    second = play(ROLE_PLAY)
+    assert _recap(second) == {"ok": _recap(second)["ok"], "changed": 0, "failed": 0}, second.stdout
+    assert log.read_text() == "2026-11-25T21:40:01.123456+00:00 kept\n"
+    # The role wrote what the templates render with the same values.
+    variables = role_vars(tmp_path)
+    variables.update(yaml.safe_load((tmp_path / "extra.yml").read_text()))
+    variables["receiver_senders"] = {"10.77.0.11": "web1", "10.77.0.12": "nas"}
+    variables["receiver_bind_address"] = ""
+    assert conf.read_text() == render("receiver.conf.j2", variables)
+
+
+VALIDATE_CASES = {
+    "port": ({"receiver_port": 70000}, "receiver_port must be a UDP port number"),
+    "log_dir": ({"receiver_log_dir": "var/log/netconsole"}, "receiver_log_dir must be an absolute"),
+    "bind": ({"receiver_bind_address": "10.77.0.300"}, "receiver_bind_address must be an IPv4 or IPv6"),
+    "senders": ({"receiver_senders": {"10.77.0.1": "ok", "lab-host": "x"}}, "not an IP address: lab-host"),
+    "names": ({"receiver_senders": {"10.77.0.1": "../etc/x"}}, "not usable as a file name: ../etc/x"),
+    "mode": ({"receiver_file_mode": 416}, "receiver_file_mode must be a quoted octal string"),
+    "networks": ({"receiver_allowed_networks": ["10.77.0.0/33"]}, "not valid: 10.77.0.0/33"),
+    "rotate": ({"receiver_rotate": {"frequency": "hourly"}}, "receiver_rotate must be a mapping"),
+}
+
+
+@pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-playbook is not next to this Python")
+@pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
+def test_validation_names_the_variable(tmp_path):
+    _, play = _harness(tmp_path)
+    busy_port = free_udp_port()
+    busy = ({"receiver_port": busy_port}, f"receiver_port {busy_port}/udp is already in use")
+    cases = dict(VALIDATE_CASES, busy=busy)
+    blocks = []
+    for name, (values, _) in cases.items():
+        blocks.append(
+            {
+                "name": f"Case {name}",
+                "block": [
+                    {
+                        "name": f"Validate {name}",
+                        "ansible.builtin.include_role": {"name": "receiver", "tasks_from": "validate"},
+                        "vars": values,
+                    },
+                    {"name": f"Case {name} passed", "ansible.builtin.set_fact": {f"case_{name}": "PASSED"}},
+                ],
+                "rescue": [
+                    {
+                        "name": f"Case {name} message",
+                        "ansible.builtin.debug": {"msg": "CASE {{ '" + name + "' }}: {{ ansible_failed_result.msg }}"},
+                    }
+                ],
+            }
+        )
+    playbook = yaml.safe_dump([{"name": "Validation", "hosts": "localhost", "gather_facts": False, "tasks": blocks}])
+    socat = subprocess.Popen(
+        ["socat", "-u", f"UDP-RECV:{busy_port},bind=127.0.0.1", "OPEN:/dev/null"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: "socat" in subprocess.run(
+            ["ss", "-H", "-lunp", f"sport = :{busy_port}"], capture_output=True, text=True, check=False).stdout)
+        # Validation writes nothing; the cases' values must not be beaten by extra vars.
+        result = play(playbook, temp_root=False)
+    finally:
+        socat.terminate()
+        socat.wait(timeout=5)
+    output = " ".join(result.stdout.split())
+    for name, (_, message) in cases.items():
+        found = re.search(r"CASE " + name + r": (.*?)\"", output)
+        assert found, f"case {name} did not fail: {output[-3000:]}"
+        assert message in found.group(1), found.group(1)
+    assert "in use by socat pid" in output
