@@ -1,0 +1,91 @@
+"""netconsole scenario: a host's kernel log reaches the receiver's file for that host, also after a reboot."""
+
+import json
+
+import lwtest
+import pytest
+
+SENDERS = lwtest.hosts("panic_capture")
+RECEIVER = lwtest.hosts("receivers")[0]
+LOG_DIR = "/var/log/netconsole"
+BOOT_IDS = lwtest.EPHEMERAL / "lastwords-boot-ids.json"
+AFTER_REBOOT = lwtest.REBOOTED_MARK.exists()
+testinfra_hosts = [RECEIVER]
+
+
+def boot_id(name):
+    return lwtest.ssh(name, "cat /proc/sys/kernel/random/boot_id").stdout.strip()
+
+
+@pytest.mark.parametrize("sender", SENDERS)
+def test_kmsg_line_reaches_the_receiver_within_5s(sender):
+    text = lwtest.canary(sender)
+    elapsed = lwtest.kmsg_reaches(sender, RECEIVER, f"{LOG_DIR}/{sender}.log", text, within=5.0)
+    print(f"{sender}: kmsg -> {RECEIVER}:{LOG_DIR}/{sender}.log in {elapsed:.2f}s "
+          f"({'after' if AFTER_REBOOT else 'before'} reboot)")
+    assert elapsed < 5.0
+
+
+def test_boot_ids_show_whether_the_hosts_rebooted():
+    ids = {s: boot_id(s) for s in SENDERS}
+    if not AFTER_REBOOT:
+        BOOT_IDS.write_text(json.dumps(ids))
+    else:
+        before = json.loads(BOOT_IDS.read_text())
+        assert all(ids[s] != before[s] for s in SENDERS), (before, ids)
+
+
+def test_lines_are_in_the_agreed_format(host):
+    text = lwtest.canary("format")
+    lwtest.kmsg_reaches(SENDERS[0], RECEIVER, f"{LOG_DIR}/{SENDERS[0]}.log", text)
+    line = host.check_output(f"grep -F '{text}' {LOG_DIR}/{SENDERS[0]}.log")
+    # <RFC 3339 receive time> <raw netconsole message>, e.g. 2026-...+00:00 [  12.345678] text
+    stamp, rest = line.split(" ", 1)
+    assert stamp[:4].isdigit() and "T" in stamp
+    assert rest.rstrip().endswith(text)
+    f = host.file(f"{LOG_DIR}/{SENDERS[0]}.log")
+    assert f.mode == 0o640
+
+
+def test_netconsole_log_module_sees_the_canary(host):
+    text = lwtest.canary("module")
+    lwtest.kmsg_reaches(SENDERS[0], RECEIVER, f"{LOG_DIR}/{SENDERS[0]}.log", text)
+    res = host.ansible("lastwords.panic.netconsole_log", f"canary={text}", check=False)
+    assert res["hosts"][SENDERS[0]]["canary_found"] is True, res
+
+
+@pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
+def test_receiver_never_truncates_on_restart_or_rotation(host):
+    path = f"{LOG_DIR}/{SENDERS[0]}.log"
+    first = host.check_output(f"head -n1 {path}")
+    lwtest.ssh(RECEIVER, "systemctl restart rsyslog")
+    after_restart = lwtest.canary("restart")
+    lwtest.kmsg_reaches(SENDERS[0], RECEIVER, path, after_restart)
+    assert host.check_output(f"head -n1 {path}") == first
+    res = lwtest.ssh(RECEIVER, "logrotate -f /etc/logrotate.d/lastwords-receiver")
+    assert res.returncode == 0, res.stderr
+    after_rotate = lwtest.canary("rotate")
+    lwtest.kmsg_reaches(SENDERS[0], RECEIVER, path, after_rotate)
+    rotated = host.run(f"zcat -f {path}.1* ").stdout
+    assert first in rotated and after_restart in rotated
+    assert after_rotate in host.file(path).content_string
+
+
+@pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
+def test_bad_input_fails_before_any_change():
+    res = lwtest.playbook(lwtest.SCENARIO_DIR / "bad_input.yml")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    for name, counters in lwtest.recap(out).items():
+        assert counters.get("changed", 0) == 0, (name, counters)
+    assert "all bad inputs were refused" in out
+
+
+@pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
+def test_check_mode_on_the_converged_lab_changes_nothing():
+    res = lwtest.playbook(lwtest.SCENARIO_DIR / "converge.yml", "--check")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    counters = lwtest.recap(out)
+    assert set(counters) >= {RECEIVER, *SENDERS}
+    assert all(c.get("changed", 0) == 0 for c in counters.values()), counters
