@@ -46,6 +46,7 @@ scenario: setup  ## make scenario S=<name>: one Molecule scenario in real VMs
 test: setup  ## everything CI runs: lint, sanity, unit, every scenario in VMs; prints each stage's time
 	@rm -f $(LASTWORDS_STAGES); mkdir -p .lab
 	@$(STAGE) lint $(MAKE) -s lint; \
+	 $(STAGE) sanity $(MAKE) -s sanity; \
 	 $(STAGE) unit $(MAKE) -s unit; \
 	 $(STAGE) images $(LWLAB) build; \
 	 for s in $(TEST_SCENARIOS); do $(STAGE) scenario:$$s $(MAKE) -s scenario S=$$s; done; \

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   mmdebstrap fdisk e2fsprogs                       # image builds
   openssh-client python3-venv                      # reaching the VMs, the venv
   rsyslog logrotate socat iperf3 netcat-openbsd    # receiver benchmark, soak
+  shellcheck                                       # ansible-test sanity
   make git
 )
 

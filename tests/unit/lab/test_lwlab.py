@@ -125,3 +125,39 @@ def test_tail_of_missing_and_present_logs(tmp_path):
     log.write_text("".join(f"line {i}\r\n" for i in range(100)))
     out = qemu.tail(log, 3).splitlines()
     assert [o.strip() for o in out] == ["line 97", "line 98", "line 99"]
+
+
+def test_vm_without_ssh_fails_with_serial_tail_and_is_stopped(tmp_path):
+    """The failure path of a boot, with a stand-in process whose command line names the VM's overlay."""
+    from lwlab.vm import VM, VMError
+
+    vm = VM(tmp_path, {"name": "ghost", "ssh_port": qemu.free_port(), "image": "bookworm", "memory": 64})
+    vm.serial.write_text("SeaBIOS\nBooting from Hard Disk...\nKernel panic - not syncing: VFS: Unable to mount root\n")
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(vm.overlay)])
+    vm.pidfile.write_text(str(stand_in.pid))
+    try:
+        assert vm.alive()
+        with pytest.raises(VMError) as err:
+            vm.wait_ssh(timeout=3)
+        assert "no SSH on 127.0.0.1" in str(err.value)
+        assert "Unable to mount root" in str(err.value)  # the serial log's tail is in the message
+        vm.stop(grace=5)
+        assert stand_in.wait(timeout=10) is not None and not vm.alive()
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_vm(tmp_path):
+    from lwlab.vm import VM
+
+    vm = VM(tmp_path, {"name": "ghost", "ssh_port": 1, "image": "bookworm", "memory": 64})
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        vm.pidfile.write_text(str(other.pid))
+        assert not vm.alive()  # a live process, but not this VM's QEMU: never killed by stop()
+        vm.stop()
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
