@@ -57,7 +57,7 @@ images: setup  ## build (or confirm cached) the lab images
 
 demo: setup  ## boot a small lab (receiver + host) and arm it with playbooks/site.yml
 	$(LWLAB) up --name demo $(DEMO_VMS)
-	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml $(if $(DRILL),-e lastwords_demo_drill=true)
+	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml -e kdump_reboot_ok=true
 	@echo "demo: lab 'demo' is up: 'make lab-down L=demo' stops it, 'python -m lwlab ssh --name demo host1' logs in"
 
 L ?= demo
