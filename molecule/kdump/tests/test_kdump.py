@@ -56,11 +56,11 @@ def test_the_panic_left_a_vmcore_and_dmesg(host):
     # makedumpfile reads the kernel log back out of the vmcore (a flattened dump is reassembled first)
     src = f"{d}/{dump}"
     if "flattened" in kind.lower():
-        res = host.run(f"makedumpfile -R /var/tmp/vmcore < {src}")
+        res = host.run(f"makedumpfile -R /root/lastwords-vmcore < {src}")
         assert res.rc == 0, res.stderr
-        src = "/var/tmp/vmcore"
-    res = host.run(f"makedumpfile --dump-dmesg {src} /var/tmp/dmesg.txt && grep -c 'sysrq triggered crash' "
-                   f"/var/tmp/dmesg.txt; rm -f /var/tmp/vmcore /var/tmp/dmesg.txt")
+        src = "/root/lastwords-vmcore"
+    res = host.run(f"makedumpfile --dump-dmesg {src} /root/lastwords-dmesg.txt && grep -c 'sysrq triggered crash' "
+                   f"/root/lastwords-dmesg.txt; rm -f /root/lastwords-vmcore /root/lastwords-dmesg.txt")
     assert res.rc == 0 and int(res.stdout.strip().splitlines()[-1]) >= 1, res.stdout + res.stderr
     size = int(host.check_output(f"stat -c %s {d}/{dump}"))
     ram = int(host.check_output("awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo"))
