@@ -86,3 +86,13 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         if m:
             result[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
     return result
+
+
+def assert_bad_input_refused(bad_input_playbook: Path) -> None:
+    """Run a scenario's bad_input.yml: every case must be refused, and no task may have changed anything."""
+    res = playbook(bad_input_playbook)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    for name, counters in recap(out).items():
+        assert counters.get("changed", 0) == 0, (name, counters)
+    assert "all bad inputs were refused" in out
