@@ -18,7 +18,7 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 TEST_SCENARIOS ?= smoke
 DEMO_VMS  := --vm receiver:bookworm:receivers --vm host1:bookworm:panic_capture
 
-.PHONY: help setup lint sanity unit scenario test demo lab-up lab-down lab-status images bench build clean
+.PHONY: help setup lint sanity unit scenario test demo lab-up lab-down lab-status ssh images bench build clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,7 +58,7 @@ images: setup  ## build (or confirm cached) the lab images
 demo: setup  ## boot a small lab (receiver + host) and arm it with playbooks/site.yml
 	$(LWLAB) up --name demo $(DEMO_VMS)
 	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml -e kdump_reboot_ok=true
-	@echo "demo: lab 'demo' is up: 'make lab-down L=demo' stops it, 'python -m lwlab ssh --name demo host1' logs in"
+	@echo "demo: lab 'demo' is up: 'make ssh VM=host1' logs in, 'make lab-down' stops it"
 
 L ?= demo
 lab-up: setup  ## boot the demo lab (L=name to name it)
@@ -66,6 +66,10 @@ lab-up: setup  ## boot the demo lab (L=name to name it)
 
 lab-down:  ## tear a lab down (L=name, default demo)
 	$(LWLAB) down --name $(L)
+
+VM ?= host1
+ssh:  ## log into a lab VM (L=lab, VM=name; default the demo's host1)
+	$(LWLAB) ssh --name $(L) $(VM)
 
 lab-status:  ## list running labs
 	@$(LWLAB) status
