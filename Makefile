@@ -14,8 +14,10 @@ export LASTWORDS_STAGES := $(CURDIR)/.lab/stages.tsv
 
 LWLAB     := python -m lwlab
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-# the scenarios `make test` runs, in this order (cheapest first, so a broken lab fails fast)
-TEST_SCENARIOS ?= smoke
+# The scenarios `make test` runs, in this order (cheapest first, so a broken lab fails fast). `kdump` joins the
+# list once its panic and switch-off phases have passed end to end (issue 4); run it alone with
+# `make scenario S=kdump` (about 45 minutes under TCG).
+TEST_SCENARIOS ?= smoke netconsole
 DEMO_VMS  := --vm receiver:bookworm:receivers --vm host1:bookworm:panic_capture
 
 .PHONY: help setup lint sanity unit scenario test demo lab-up lab-down lab-status ssh images bench build clean
