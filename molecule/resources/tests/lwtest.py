@@ -6,6 +6,7 @@ through plain ssh with the lab's key instead, and everything is bounded in time.
 
 import os
 import re
+import select
 import subprocess
 import time
 import uuid
@@ -45,29 +46,47 @@ def canary(tag: str) -> str:
     return f"lastwords-canary-{tag}-{uuid.uuid4().hex[:12]}"
 
 
+def _read_line(proc: subprocess.Popen, buf: bytearray, deadline: float) -> str:
+    """The next line of ``proc``'s stdout (binary, unbuffered reads) or '' when the deadline passes first."""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return ""
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                return ""
+            buf.extend(chunk)
+    line, _, rest = bytes(buf).partition(b"\n")
+    buf[:] = rest
+    return line.decode(errors="replace")
+
+
 def kmsg_reaches(sender: str, receiver: str, path: str, text: str, within: float = 5.0) -> float:
     """Write ``text`` to the sender's kernel log and return the seconds until it is in ``path`` on the receiver.
 
-    A watcher (``tail -F | grep -m1``) runs on the receiver before the line is written, so the measured time
-    is the delivery time plus one SSH round trip, never a polling interval. Bounded by ``within`` + slack.
+    A watcher (``tail -F | grep -m1``) runs on the receiver before the line is written, and the time is taken
+    when the watcher prints the line, so it is the delivery time plus one SSH hop, never a polling interval.
+    Bounded: the watcher gives up after ``within`` + 25 s.
     """
     watch = subprocess.Popen(
         ssh_argv(receiver, f"echo ready; timeout {within + 25:.0f} tail -F -n 0 {path} 2>/dev/null "
                            f"| grep -m1 -F '{text}'"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    buf = bytearray()
     try:
-        assert watch.stdout.readline().strip() == "ready", watch.stderr.read()
+        assert _read_line(watch, buf, time.monotonic() + 60).strip() == "ready", "watcher did not start"
         time.sleep(1.0)  # let tail open the file
         res = ssh(sender, f"echo '<5>{text}' > /dev/kmsg")
         assert res.returncode == 0, res.stderr
         written = time.monotonic()
-        out, err = watch.communicate(timeout=within + 40)
+        line = _read_line(watch, buf, written + within + 25)
         elapsed = time.monotonic() - written
     finally:
-        if watch.poll() is None:
-            watch.kill()
-            watch.wait()
-    assert text in out, f"{text!r} never reached {receiver}:{path} ({err.strip()})"
+        watch.kill()
+        watch.wait()
+    assert text in line, f"{text!r} never reached {receiver}:{path}"
     return elapsed
 
 
