@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,24 @@ def test_inventory_has_the_homelab_shape():
     assert inv["all"]["vars"]["ansible_ssh_private_key_file"] == "/k"
 
 
+def _started(proc, marker, seconds=5.0):
+    """Wait (bounded) until a freshly spawned process shows its new command line.
+
+    Popen may return while the child is still inside execve (vfork): /proc/<pid>/cmdline is empty for that
+    instant. QEMU writes its own pidfile after it has started, so the lab never sees that window; tests that
+    stand in for QEMU must wait it out.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if marker.encode() in Path(f"/proc/{proc.pid}/cmdline").read_bytes():
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError(f"stand-in process {proc.pid} did not start in {seconds}s")
+
+
 def _udp(port=0):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))
@@ -134,6 +153,7 @@ def test_vm_without_ssh_fails_with_serial_tail_and_is_stopped(tmp_path):
     vm = VM(tmp_path, {"name": "ghost", "ssh_port": qemu.free_port(), "image": "bookworm", "memory": 64})
     vm.serial.write_text("SeaBIOS\nBooting from Hard Disk...\nKernel panic - not syncing: VFS: Unable to mount root\n")
     stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(vm.overlay)])
+    _started(stand_in, str(vm.overlay))
     vm.pidfile.write_text(str(stand_in.pid))
     try:
         assert vm.alive()
@@ -153,6 +173,7 @@ def test_a_reused_pid_is_not_mistaken_for_the_vm(tmp_path):
 
     vm = VM(tmp_path, {"name": "ghost", "ssh_port": 1, "image": "bookworm", "memory": 64})
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    _started(other, "time.sleep(30)")
     try:
         vm.pidfile.write_text(str(other.pid))
         assert not vm.alive()  # a live process, but not this VM's QEMU: never killed by stop()
