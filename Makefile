@@ -59,7 +59,7 @@ images: setup  ## build (or confirm cached) the lab images
 
 demo: setup  ## boot a small lab (receiver + host) and arm it with playbooks/site.yml
 	$(LWLAB) up --name demo $(DEMO_VMS)
-	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml -e '{"kdump_reboot_ok": true}'
+	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml -e '{"kdump_reboot_ok": true}' -e lastwords_report_dir=$(CURDIR)/.lab/demo/report
 	@echo "demo: lab 'demo' is up: 'make ssh VM=host1' logs in, 'make lab-down' stops it"
 
 L ?= demo

@@ -87,6 +87,16 @@ options:
     description: Minimum free space the dump directory must have, in MiB.
     type: int
     default: 64
+  canary:
+    description:
+      - A line to write to the kernel log (C(<root>/dev/kmsg)) after the state is read, so that a receiver can
+        prove the host's console reaches it (the readiness playbook looks for it with
+        M(lastwords.panic.netconsole_log)). Written at level C(<4>) (warning), the level oops call traces are
+        printed at, so a canary that arrives proves a trace would; prefixed with C(lastwords:).
+      - This is the probe itself, so it is written in check mode too. It adds a line to the kernel's ring buffer
+        and nothing else; no file on disk changes, and the module still reports no change.
+      - At most 200 printable characters.
+    type: str
 notes:
   - C(systemctl is-active) alone is not proof. kdump-tools' unit is C(active (exited)) even when C(USE_KDUMP=0)
     made it skip loading. C(kexec_crash_loaded) is the evidence that counts; the other checks explain it.
@@ -107,6 +117,11 @@ EXAMPLES = r"""
 - name: Check only kdump on hosts that have no netconsole receiver
   lastwords.panic.capture_facts:
     require_netconsole: false
+
+- name: Read the state and send a canary through the kernel log (look for it on the receiver)
+  lastwords.panic.capture_facts:
+    canary: "readiness {{ inventory_hostname }} {{ now(utc=true, fmt='%s') }}"
+  register: lastwords_state
 
 - name: Inspect a mounted disk image (no systemctl call)
   lastwords.panic.capture_facts:
@@ -211,6 +226,19 @@ capture:
       description: The markers found, as seen on the host.
       type: list
       elements: str
+    boot_id:
+      description: C(/proc/sys/kernel/random/boot_id), new on every boot (a crash drill compares it); V(null) when
+        unreadable.
+      type: str
+      sample: 0f1c6c1e-6d0a-4bd4-9a8f-3b1e2a4c5d6e
+    uptime_seconds:
+      description: First field of C(/proc/uptime); V(null) when unreadable.
+      type: float
+    canary:
+      description: With O(canary), what was written - C(text) (the line as written), C(written) (bool),
+        C(epoch) (the host's clock just before the write, seconds since the epoch) and C(error) (why it was not
+        written, else V(null)). V(null) without O(canary).
+      type: dict
 ansible_facts:
   description: Facts set by the module.
   returned: always
@@ -222,6 +250,7 @@ ansible_facts:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
@@ -528,6 +557,12 @@ def gather(module, tree):
     markers = [marker for marker in REBOOT_MARKERS if tree.exists(marker)]
     facts['reboot_pending_files'] = markers
     facts['reboot_pending'] = bool(markers)
+    facts['boot_id'] = tree.line('/proc/sys/kernel/random/boot_id')
+    uptime = (tree.line('/proc/uptime') or '').split()
+    try:
+        facts['uptime_seconds'] = float(uptime[0])
+    except (IndexError, ValueError):
+        facts['uptime_seconds'] = None
     facts['_pairs'] = pairs
     facts['_ignore_loglevel_param'] = tree.line('/sys/module/printk/parameters/ignore_loglevel')
     facts['_config_error'] = parse_error
@@ -626,6 +661,20 @@ def netconsole_problems(facts, params):
     return problems
 
 
+def write_canary(tree, text):
+    """Write one line to the kernel log; the host's clock just before the write is the start of delivery."""
+    line = 'lastwords: %s' % text
+    result = {'text': line, 'written': False, 'epoch': time.time(), 'error': None}
+    try:
+        # /dev/kmsg takes one record per write(); <4> is KERN_WARNING, the level of an oops's call trace
+        with open(tree.path('/dev/kmsg'), 'a') as handle:
+            handle.write('<4>%s\n' % line)
+        result['written'] = True
+    except (IOError, OSError) as exc:
+        result['error'] = to_native(exc)
+    return result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -637,6 +686,7 @@ def main():
             min_console_loglevel=dict(type='int'),
             dump_space_percent=dict(type='float', default=5.0),
             dump_space_min_mb=dict(type='int', default=64),
+            canary=dict(type='str'),
         ),
         supports_check_mode=True,
     )
@@ -648,6 +698,9 @@ def main():
         module.fail_json(msg='dump_space_percent and dump_space_min_mb must not be negative')
     if params['systemctl'] is not None and not os.access(params['systemctl'], os.X_OK):
         module.fail_json(msg='systemctl=%s is not an executable file' % params['systemctl'])
+    canary = params['canary']
+    if canary is not None and (not canary or len(canary) > 200 or not all(32 <= ord(c) < 127 for c in canary)):
+        module.fail_json(msg='canary must be 1 to 200 printable ASCII characters without newlines, got %r' % canary)
     tree = Tree(root)
     try:
         facts = gather(module, tree)
@@ -662,6 +715,7 @@ def main():
     capture = dict((key, value) for key, value in facts.items() if not key.startswith('_'))
     capture['problems'] = problems
     capture['armed'] = not problems
+    capture['canary'] = write_canary(tree, canary) if canary is not None else None
     module.exit_json(changed=False, capture=capture, ansible_facts={'lastwords_capture': capture})
 
 

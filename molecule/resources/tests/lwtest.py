@@ -7,11 +7,13 @@ through plain ssh with the lab's key instead, and everything is bounded in time.
 import os
 import re
 import select
+import shutil
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
+import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
@@ -90,11 +92,26 @@ def kmsg_reaches(sender: str, receiver: str, path: str, text: str, within: float
     return elapsed
 
 
-def playbook(path: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run ansible-playbook against the scenario's inventory; return the completed process."""
-    argv = ["ansible-playbook", "-i", INVENTORY, str(path), *args]
+def run(argv: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run a command (ansible-playbook as a rule) without colour; bounded in time."""
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def playbook(path: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run ansible-playbook against the scenario's inventory; return the completed process."""
+    return run(["ansible-playbook", "-i", INVENTORY, str(path), *args], timeout=timeout)
+
+
+def inventory_with(directory: Path, host: str, **variables: str | int) -> Path:
+    """A copy of the scenario's inventory (with its group_vars and host_vars) where ``host`` has ``variables``."""
+    copy = Path(directory) / "inventory"
+    shutil.copytree(Path(INVENTORY).parent, copy)
+    path = copy / Path(INVENTORY).name
+    data = yaml.safe_load(path.read_text())
+    data["all"]["hosts"][host].update(variables)  # the groups alias the same mapping
+    path.write_text(yaml.safe_dump(data))
+    return path
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

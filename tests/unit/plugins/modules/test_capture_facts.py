@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import textwrap
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -448,3 +449,51 @@ def test_console_loglevel_minimum_is_configurable(host, run):
     assert run(host.params(min_console_loglevel=8))['problems'] == [
         'console loglevel 7 only sends info and worse (levels below 7); oops traces need at least 8 '
         '(sysctl kernel.printk or dmesg -n 8)']
+
+
+# ------------------------------------------------------------------------------------------ boot id, canary
+
+def test_boot_id_and_uptime_are_reported(host, run):
+    host.set('proc/sys/kernel/random/boot_id', '0f1c6c1e-6d0a-4bd4-9a8f-3b1e2a4c5d6e\n')
+    host.set('proc/uptime', '123.45 200.10\n')
+    capture = run(host.params())
+    assert capture['boot_id'] == '0f1c6c1e-6d0a-4bd4-9a8f-3b1e2a4c5d6e'
+    assert capture['uptime_seconds'] == 123.45
+    assert capture['canary'] is None
+
+
+def test_boot_id_missing_is_null(host, run):
+    capture = run(host.params())
+    assert capture['boot_id'] is None
+    assert capture['uptime_seconds'] is None
+
+
+@pytest.mark.parametrize('check', [False, True])
+def test_canary_is_one_kmsg_record_even_in_check_mode(host, run, check):
+    host.set('dev/kmsg', '')
+    before = time.time()
+    capture = run(host.params(canary='readiness host1 1795642801'), check=check)
+    assert capture['canary']['written'] is True
+    assert capture['canary']['error'] is None
+    assert capture['canary']['text'] == 'lastwords: readiness host1 1795642801'
+    assert before <= capture['canary']['epoch'] <= time.time()
+    with open(str(host.root / 'dev/kmsg')) as handle:
+        assert handle.read() == '<4>lastwords: readiness host1 1795642801\n'
+    assert capture['armed'] is True
+
+
+def test_canary_that_cannot_be_written_is_reported_not_fatal(host, run):
+    capture = run(host.params(canary='token'))  # the tree has no dev/ directory
+    assert capture['canary']['written'] is False
+    assert 'No such file' in capture['canary']['error']
+
+
+@pytest.mark.parametrize('canary', ['', 'two\nlines', 'x' * 201, 'caf\u00e9'])
+def test_bad_canary_fails_naming_the_option(host, capsys, canary):
+    args = dict(host.params(canary=canary))
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            capture_facts.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result['failed'] is True
+    assert result['msg'].startswith('canary must be')

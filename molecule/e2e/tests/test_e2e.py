@@ -1,0 +1,123 @@
+"""e2e scenario: site.yml arms the lab, readiness proves it and names exactly what breaks, then drill and soak.
+
+The tests run in file order and each one leaves the lab armed again (a `finally` restores what it broke), so
+that a failure names the check that failed rather than every check after it.
+"""
+
+import json
+import time
+
+import lwtest
+
+HOSTS = lwtest.hosts("panic_capture")
+RECEIVER = lwtest.hosts("receivers")[0]
+PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
+REPORT = lwtest.EPHEMERAL / "report" / "readiness.json"
+
+
+def readiness(*args: str, inventory: str | None = None) -> tuple[int, str, dict, float]:
+    """Run playbooks/readiness.yml; return its exit code, output, the JSON report and the wall time."""
+    REPORT.unlink(missing_ok=True)
+    start = time.monotonic()
+    if inventory:
+        res = lwtest.run(["ansible-playbook", "-i", inventory, str(PLAYBOOKS / "readiness.yml"), *args])
+    else:
+        res = lwtest.playbook(PLAYBOOKS / "readiness.yml", *args)
+    took = time.monotonic() - start
+    out = res.stdout + res.stderr
+    assert REPORT.exists(), out[-3000:]
+    report = json.loads(REPORT.read_text())
+    print("\n".join(report["text"]))
+    return res.returncode, out, report, took
+
+
+def rows(report: dict) -> dict[str, dict]:
+    return {row["host"]: row for row in report["rows"]}
+
+
+def test_check_mode_on_the_fresh_lab_reported_not_armed():
+    # prepare ran site.yml --check before converge and compared checksums of /etc and /boot (it fails otherwise)
+    log = (lwtest.EPHEMERAL / "site-check.log").read_text()
+    assert "rc=0" in log
+    assert "0 of 2 hosts ARMED" in log, log[-3000:]
+    for host in HOSTS:
+        assert f"{host}: kdump is not installed" in log or f"{host}: no crashkernel reserved" in log, log[-3000:]
+
+
+def test_readiness_all_armed_with_the_canary_delivered():
+    rc, out, report, took = readiness()
+    assert rc == 0, out[-3000:]
+    assert report["all_armed"] is True and sorted(report["armed"]) == sorted(HOSTS)
+    for row in report["rows"]:
+        assert row["status"] == "ARMED" and row["kdump"] == "yes" and row["crashkernel"] == "256M", row
+        assert row["delivered"] is True and row["canary"].startswith("delivered"), row
+    assert (lwtest.EPHEMERAL / "report" / "readiness.md").read_text().count("| ARMED ") == len(HOSTS)
+    assert "lastwords readiness: 2 of 2 hosts ARMED" in out  # the table is in the run's own output
+    print(f"readiness wall time on the lab: {took:.1f} s")
+
+
+def test_readiness_in_check_mode_gives_the_same_answer():
+    rc, out, report, _took = readiness("--check")
+    assert rc == 0, out[-3000:]
+    assert report["all_armed"] is True
+    assert all(counters.get("changed", 0) == 0 for counters in lwtest.recap(out).values()), lwtest.recap(out)
+
+
+def test_kdump_unloaded_on_one_host_is_named_and_the_other_stays_armed():
+    broken, other = HOSTS[-1], HOSTS[0]
+    res = lwtest.ssh(broken, "kdump-config unload && cat /sys/kernel/kexec_crash_loaded")
+    assert res.returncode == 0 and res.stdout.strip().endswith("0"), res.stdout + res.stderr
+    try:
+        rc, out, report, _took = readiness()
+        assert rc != 0, "readiness must fail when a host is not armed"
+        assert report["not_armed"] == [broken]
+        assert "crash kernel not loaded (/sys/kernel/kexec_crash_loaded is 0)" in rows(report)[broken]["reasons"]
+        assert rows(report)[broken]["kdump"] == "no"
+        assert rows(report)[other]["status"] == "ARMED"
+        assert f"NOT ARMED: {broken}." in out
+    finally:
+        res = lwtest.ssh(broken, "kdump-config load >/dev/null && cat /sys/kernel/kexec_crash_loaded", timeout=300)
+        assert res.stdout.strip() == "1", res.stdout + res.stderr
+
+
+def test_netconsole_target_disabled_on_one_host_is_named():
+    broken, other = HOSTS[0], HOSTS[-1]
+    targets = "/sys/kernel/config/netconsole/*/enabled"
+    res = lwtest.ssh(broken, f"for f in {targets}; do echo 0 > $f; done; cat {targets}")
+    assert res.returncode == 0 and set(res.stdout.split()) == {"0"}, res.stdout + res.stderr
+    try:
+        rc, _out, report, _took = readiness()
+        assert rc != 0
+        assert report["not_armed"] == [broken]
+        reasons = rows(report)[broken]["reasons"]
+        assert any(r.startswith("no enabled netconsole target") for r in reasons), reasons
+        assert f"canary not delivered to {RECEIVER}" in reasons
+        assert rows(report)[other]["status"] == "ARMED"
+        assert report["receiver_note"] is None  # the other host delivered: not the receiver's fault
+    finally:
+        res = lwtest.ssh(broken, f"for f in {targets}; do echo 1 > $f; done; cat {targets}")
+        assert set(res.stdout.split()) == {"1"}, res.stdout + res.stderr
+
+
+def test_receiver_down_blames_the_receiver():
+    res = lwtest.ssh(RECEIVER, "systemctl stop syslog.socket rsyslog.service; systemctl is-active rsyslog.service")
+    assert res.stdout.strip() == "inactive", res.stdout + res.stderr
+    try:
+        rc, _out, report, _took = readiness()
+        assert rc != 0
+        assert sorted(report["not_armed"]) == sorted(HOSTS)
+        for row in report["rows"]:
+            assert row["canary"] == "NOT delivered", row
+        assert "the receiver is the likely cause" in report["receiver_note"]
+    finally:
+        res = lwtest.ssh(RECEIVER, "systemctl start rsyslog.service; systemctl is-active rsyslog.service")
+        assert res.stdout.strip() == "active", res.stdout + res.stderr
+
+
+def test_unreachable_host_is_a_row_and_the_others_are_reported(tmp_path):
+    gone, other = HOSTS[-1], HOSTS[0]
+    inventory = lwtest.inventory_with(tmp_path, gone, ansible_port=9)  # nothing listens on 127.0.0.1:9
+    rc, _out, report, _took = readiness(inventory=str(inventory))
+    assert rc != 0
+    assert rows(report)[gone]["status"] == "UNREACHABLE"
+    assert rows(report)[other]["status"] == "ARMED"
