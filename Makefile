@@ -43,7 +43,8 @@ unit: setup  ## pytest on modules, module_utils and the lab tool (real temp tree
 scenario: setup  ## make scenario S=<name>: one Molecule scenario in real VMs
 	@if [ -z "$(S)" ] || [ ! -f molecule/$(S)/molecule.yml ]; then \
 	  echo "make scenario: unknown scenario '$(S)'; choose one of: $(SCENARIOS)" >&2; exit 2; fi
-	molecule test -s $(S)
+	ANSIBLE_CALLBACK_PLUGINS=$(CURDIR)/tests/tools/callbacks ANSIBLE_CALLBACKS_ENABLED=lastwords_timer \
+	  molecule test -s $(S)
 
 test: setup  ## everything CI runs: lint, sanity, unit, every scenario in VMs; prints each stage's time
 	@rm -f $(LASTWORDS_STAGES); mkdir -p .lab
