@@ -44,6 +44,14 @@ def test_check_mode_on_the_fresh_lab_reported_not_armed():
         assert f"{host}: kdump is not installed" in log or f"{host}: no crashkernel reserved" in log, log[-3000:]
 
 
+def test_bad_input_is_refused_before_any_change():
+    # the netconsole and kdump scenarios' bad cases, on the armed lab: each is refused, naming the variable,
+    # and nothing changes (their recap must say changed=0)
+    lwtest.mount_read_only(HOSTS[0])
+    for scenario in ("netconsole", "kdump"):
+        lwtest.assert_bad_input_refused(lwtest.PROJECT_DIR / "molecule" / scenario / "bad_input.yml")
+
+
 def test_readiness_all_armed_with_the_canary_delivered():
     rc, out, report, took = readiness()
     assert rc == 0, out[-3000:]

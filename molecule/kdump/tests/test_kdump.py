@@ -93,8 +93,5 @@ def test_disabled_kdump_is_off_after_reboot(host):
 
 @pytest.mark.skipif(AFTER_PANIC, reason="once per scenario")
 def test_bad_input_fails_before_any_change():
-    # a read-only filesystem for the read-only case (test set-up, not something the role does)
-    mount = lwtest.ssh(HOSTS[0], "mkdir -p /mnt/lastwords-ro && (mountpoint -q /mnt/lastwords-ro || "
-                                  "mount -t tmpfs -o ro tmpfs /mnt/lastwords-ro)")
-    assert mount.returncode == 0, mount.stderr
+    lwtest.mount_read_only(HOSTS[0])
     lwtest.assert_bad_input_refused(lwtest.SCENARIO_DIR / "bad_input.yml")

@@ -124,6 +124,12 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return result
 
 
+def mount_read_only(name: str, path: str = "/mnt/lastwords-ro") -> None:
+    """A read-only file system on ``name`` for kdump's read-only dump directory case (test set-up only)."""
+    res = ssh(name, f"mkdir -p {path} && (mountpoint -q {path} || mount -t tmpfs -o ro tmpfs {path})")
+    assert res.returncode == 0, res.stderr
+
+
 def assert_bad_input_refused(bad_input_playbook: Path) -> None:
     """Run a scenario's bad_input.yml: every case must be refused, and no task may have changed anything."""
     res = playbook(bad_input_playbook)
