@@ -9,8 +9,11 @@ from pathlib import Path
 from . import image, qemu
 from .progress import say, step
 
+# ConnectTimeout also bounds the banner exchange: a guest's sshd on a loaded TCG host can take well over 5 s
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=5"]
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=5"]
+SSH_FAILED = 255  # ssh's own exit code: the connection failed, the remote command's status is unknown
+SSH_ATTEMPTS = 3
 
 
 def boot_timeout() -> int:
@@ -76,8 +79,14 @@ class VM:
                 "root@127.0.0.1", *command]
 
     def ssh(self, script: str, timeout: int = 120, check: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run(self.ssh_argv("sh", "-s"), input=script, capture_output=True, text=True,
-                             timeout=timeout)
+        """Run ``script`` (which must be safe to run twice) with sh; a failed connection is tried again, bounded."""
+        for attempt in range(1, SSH_ATTEMPTS + 1):
+            res = subprocess.run(self.ssh_argv("sh", "-s"), input=script, capture_output=True, text=True,
+                                 timeout=timeout)
+            if res.returncode != SSH_FAILED or attempt == SSH_ATTEMPTS:
+                break
+            say(f"vm {self.name}: ssh failed ({res.stderr.strip()}), attempt {attempt + 1} of {SSH_ATTEMPTS}")
+            time.sleep(5 * attempt)
         if check and res.returncode != 0:
             raise VMError(f"{self.name}: remote script failed (exit {res.returncode}): "
                           f"{res.stderr.strip() or res.stdout.strip()}")

@@ -1,5 +1,6 @@
 """Unit tests of the VM lab tool: real files, real UDP sockets on 127.0.0.1, no VMs."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -182,3 +183,46 @@ def test_a_reused_pid_is_not_mistaken_for_the_vm(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def _stand_in_ssh(tmp_path, monkeypatch, script):
+    """An `ssh` first on PATH that runs ``script`` (sh) instead of connecting; it counts its calls in a file."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    ssh = bindir / "ssh"
+    ssh.write_text("#!/bin/sh\n" + script)
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setattr("lwlab.vm.time.sleep", lambda _s: None)
+    return tmp_path / "calls"
+
+
+def test_a_failed_ssh_connection_is_tried_again(tmp_path, monkeypatch):
+    from lwlab.vm import VM
+
+    calls = _stand_in_ssh(tmp_path, monkeypatch, f"""echo x >> {tmp_path}/calls
+[ $(wc -l < {tmp_path}/calls) -ge 2 ] || {{ echo 'Connection timed out during banner exchange' >&2; exit 255; }}
+cat >/dev/null; echo done
+""")
+    vm = VM(tmp_path, {"name": "slow", "ssh_port": 2222, "image": "bookworm", "memory": 64})
+    res = vm.ssh("true")
+    assert res.returncode == 0 and res.stdout.strip() == "done"
+    assert len(calls.read_text().split()) == 2
+
+
+def test_ssh_gives_up_after_three_attempts_and_a_script_failure_is_not_retried(tmp_path, monkeypatch):
+    from lwlab.vm import VM, VMError
+
+    calls = _stand_in_ssh(tmp_path, monkeypatch, f"""echo x >> {tmp_path}/calls
+echo 'Connection refused' >&2; exit 255
+""")
+    vm = VM(tmp_path, {"name": "gone", "ssh_port": 2222, "image": "bookworm", "memory": 64})
+    with pytest.raises(VMError, match=r"remote script failed \(exit 255\): Connection refused"):
+        vm.ssh("true")
+    assert len(calls.read_text().split()) == 3
+
+    calls.unlink()
+    (tmp_path / "bin" / "ssh").write_text(f"#!/bin/sh\necho x >> {tmp_path}/calls\necho no >&2; exit 1\n")
+    with pytest.raises(VMError, match=r"exit 1\): no"):
+        vm.ssh("false")
+    assert len(calls.read_text().split()) == 1
