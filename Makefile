@@ -14,10 +14,11 @@ export LASTWORDS_STAGES := $(CURDIR)/.lab/stages.tsv
 
 LWLAB     := python -m lwlab
 SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
-# The scenarios `make test` runs, in this order (cheapest first, so a broken lab fails fast). `netconsole` and
-# `kdump` join the list once they have passed end to end on a clean clone (issues 3 and 4); until then run them
-# with `make scenario S=netconsole` (about 25 minutes under TCG) and `make scenario S=kdump` (about 45).
-TEST_SCENARIOS ?= smoke
+# The scenarios `make test` (CI) runs, in this order (cheapest first, so a broken lab fails fast): the ones that
+# have passed end to end on a clean clone and fit CI's budget. netconsole passed on a clean clone on 2026-11-26
+# (receiver, Debian 12 modules-load, Debian 13 cmdline, reboot). kdump, rollback and e2e are written but not yet
+# proven end to end here; `make test-all` or `make scenario S=<name>` runs them (about 45 minutes each on TCG).
+TEST_SCENARIOS ?= smoke netconsole
 # every scenario, cheapest first; `make test-all` runs them all
 ALL_SCENARIOS := smoke netconsole kdump rollback e2e
 DEMO_VMS  := --vm receiver:bookworm:receivers --vm host1:bookworm:panic_capture

@@ -248,6 +248,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import PanicScanner, clean_text
 from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import (
     FragmentAssembler,
     NetconsoleValueError,
@@ -258,28 +259,6 @@ from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import
 
 # `2026-11-25T21:40:01.123456+00:00 ` as written by rsyslog's date-rfc3339.
 STAMP_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d) ")
-PANIC_MARK = "Kernel panic - not syncing"
-PANIC_END_MARK = "---[ end Kernel panic - not syncing"
-# The first line of a crash report, as the kernel prints it on x86, arm64 and others.
-# Warnings are left out: they do not kill the kernel, and panic_on_warn says so in its panic line.
-CRASH_START_RE = re.compile(
-    r"^(?:BUG: |Oops|Internal error: |kernel BUG at |general protection fault|Unable to handle kernel|"
-    r"(?:sysrq: )?(?:SysRq : )?Trigger a crash|divide error|invalid opcode|stack segment|double fault|"
-    r"watchdog: BUG: |Watchdog detected hard LOCKUP|INFO: task .* blocked for more than|"
-    r"Kernel panic - not syncing)"
-)
-CALL_TRACE_RE = re.compile(r"^Call [Tt]race:")
-# ` [<ffffffff81496256>] ? sysrq_handle_crash+0x16/0x20 [mod]`: every form the kernel has used.
-FRAME_RE = re.compile(r"^(?:\[<[0-9a-fA-F]+>\] )?(?:\? )?[\w.$@-]+\+0x[0-9a-fA-F]+/0x[0-9a-fA-F]+(?: \[[\w-]+\])?")
-TRACE_MARKERS = ("<TASK>", "<IRQ>", "</IRQ>", "<NMI>", "</NMI>", "<SOFTIRQ>", "</SOFTIRQ>", "<#DF>", "</#DF>", "<EOI>")
-# Register dump lines printed inside the <TASK> block after a user space entry frame.
-REGS_RE = re.compile(r"^(?:RIP|Code|RSP|RAX|RDX|RBP|R10|R13|FS|CS|CR2|DR0|DR3|PKRU|EIP|ESP|EAX|pc|lr|sp|x\d+) *:")
-# A crash report's first line counts for a panic at most this many lines and seconds before it.
-CRASH_START_WINDOW = 200
-CRASH_START_SECONDS = 10.0
-# A dying kernel sends its report in a burst: a longer silence ends a report that has no end line
-# (the end line is never printed when kdump takes over).
-PANIC_QUIET_SECONDS = 10.0
 MAX_GAPS = 100
 REORDER_WINDOW = 1024
 PLAIN_RESET_SLACK = 1.0
@@ -287,11 +266,6 @@ PLAIN_RESET_SLACK = 1.0
 
 class LogError(Exception):
     """A failure to report with fail_json."""
-
-
-def _clean(text):
-    """Make text read with surrogateescape safe for JSON."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class StampParser(object):
@@ -485,102 +459,6 @@ class SequenceTracker(object):
         return [list(gap) for gap in listed[-self.closed_gaps.maxlen :]]
 
 
-class PanicScanner(object):
-    """Finds panic reports in the kernel's lines, in order, whatever format they came in.
-
-    A report opens at `Kernel panic - not syncing` and closes at the kernel's end line, at a
-    reset, after PANIC_QUIET_SECONDS without a line, or at the end of the input. Its first line
-    is the latest crash start (BUG:, Oops, sysrq, ...) shortly before the panic line.
-    """
-
-    def __init__(self, tail_lines):
-        self.keep_excerpt = tail_lines > 0
-        self.recent = collections.deque(maxlen=max(tail_lines, 1))
-        self.panics = []
-        self.panic = None
-        self.crash_start = None
-        self.last_trace = None
-        self.trace = None
-        self.index = 0
-        self.last_epoch = None
-
-    def _end_trace(self):
-        if self.panic is not None and not self.panic["call_trace"]:
-            self.panic["call_trace"] = self.trace
-        else:
-            self.last_trace = self.trace
-        self.trace = None
-
-    def _recent_crash_start(self, epoch):
-        if self.crash_start is None:
-            return None
-        index, when, line = self.crash_start
-        if self.index - index > CRASH_START_WINDOW:
-            return None
-        if epoch is not None and when is not None and epoch - when > CRASH_START_SECONDS:
-            return None
-        return line
-
-    def feed(self, text, shown, iso, epoch):
-        """`text` is the kernel's line without time prefix; `shown` is what an excerpt keeps."""
-        if self.panic is not None and epoch is not None and self.last_epoch is not None:
-            if epoch - self.last_epoch > PANIC_QUIET_SECONDS:
-                self.finish()
-        self.last_epoch = epoch
-        self.index += 1
-        if self.keep_excerpt:
-            self.recent.append(_clean(shown))
-        stripped = text.strip()
-        if self.trace is not None:
-            if FRAME_RE.match(stripped):
-                self.trace.append(_clean(stripped))
-                return
-            if stripped in TRACE_MARKERS or REGS_RE.match(stripped):
-                return
-            self._end_trace()
-            if stripped == "</TASK>":
-                return
-        if CALL_TRACE_RE.match(stripped):
-            self.trace = []
-            return
-        if stripped.startswith(PANIC_END_MARK):
-            if self.panic is not None:
-                self.panic["complete"] = True
-                self.finish()
-            return
-        if CRASH_START_RE.match(stripped) and self._recent_crash_start(epoch) is None:
-            self.crash_start = (self.index, epoch, stripped)
-            self.last_trace = None
-        position = stripped.find(PANIC_MARK)
-        if position >= 0:
-            self.finish()
-            self.panic = {
-                "time": iso,
-                "epoch": epoch,
-                "reason": _clean(stripped[position:]),
-                "first_line": _clean(self._recent_crash_start(epoch) or stripped),
-                "call_trace": [],
-                "complete": False,
-                "_before": self.last_trace or [],
-            }
-
-    def finish(self):
-        """Close the open panic report, if any."""
-        if self.trace is not None:
-            self._end_trace()
-        if self.panic is None:
-            return
-        panic = self.panic
-        before = panic.pop("_before")
-        if not panic["call_trace"]:
-            panic["call_trace"] = before
-        panic["excerpt"] = list(self.recent) if self.keep_excerpt else []
-        self.panics.append(panic)
-        self.panic = None
-        self.crash_start = None
-        self.last_trace = None
-
-
 def analyze_log(path, canary=None, since=None, tail_lines=40, now=None):
     """Everything netconsole_log reports about one host's file."""
     size = os.path.getsize(path)
@@ -631,11 +509,11 @@ def analyze_log(path, canary=None, since=None, tail_lines=40, now=None):
         if record.get("incomplete"):
             report["incomplete_records"] += 1
         if record["release"]:
-            report["kernel_release"] = _clean(record["release"])
+            report["kernel_release"] = clean_text(record["release"])
         if status == "reset":
             scanner.finish()
             if record["release"]:
-                sequence.resets[-1]["release"] = _clean(record["release"])
+                sequence.resets[-1]["release"] = clean_text(record["release"])
         on_text(record["text"], record["text"], record["body"], iso, epoch)
 
     with open(path, "rb") as handle:

@@ -1,0 +1,603 @@
+# Copyright: lastwords developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reports of the crash drill, the soak and collect: one row per host (or dump) from the modules' results.
+
+Kept in Python, not Jinja, like the readiness report: every rule that makes a drill or a soak fail is unit-tested
+on real module results, and the playbooks stay lists of plain tasks.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.lastwords.panic.plugins.filter.iperf3 import iperf3_result
+from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summarize_dmesg
+
+SYSRQ_REASON = "sysrq triggered crash"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared
+# ---------------------------------------------------------------------------------------------
+
+
+def render_table(columns, rows, markdown=False):
+    """Fixed-width columns for a terminal (or a Markdown table of the same widths); `columns` is (key, title)."""
+    widths = [max([len(title)] + [len(str(row.get(key, "-"))) for row in rows]) for key, title in columns]
+
+    def line(cells, fill=" "):
+        padded = [str(cell).ljust(width, fill) for cell, width in zip(cells, widths, strict=True)]
+        return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
+
+    out = [line([title for _key, title in columns]), line(["" for _ in columns], "-")]
+    out.extend(line([row.get(key, "-") for key, _title in columns]) for row in rows)
+    return out
+
+
+def _answers(results):
+    """The looped netconsole_log results: receiver -> (ok, problem, hosts dict)."""
+    answers = {}
+    for result in results or []:
+        if not isinstance(result, dict):
+            raise AnsibleFilterError("each receiver result must be a dict, got %r" % (result,))
+        name = result.get("item") or result.get("receiver") or "receiver"
+        if result.get("unreachable"):
+            answers[name] = (False, "unreachable: %s" % (result.get("msg") or "").strip(), {})
+        elif result.get("skipped"):
+            answers[name] = (False, "not asked", {})
+        elif not isinstance(result.get("hosts"), dict):
+            answers[name] = (False, "failed: %s" % (result.get("msg") or "no answer").strip(), {})
+        else:
+            answers[name] = (True, None, result["hosts"])
+    return answers
+
+
+def _capture(result):
+    """The `capture` dict of a registered capture_facts result, or {} when it did not run or failed."""
+    if not isinstance(result, dict) or result.get("failed") or result.get("skipped") or result.get("unreachable"):
+        return {}
+    capture = result.get("capture")
+    return capture if isinstance(capture, dict) else {}
+
+
+def _seconds(value, digits=1):
+    if value is None:
+        return "-"
+    return ("%." + str(digits) + "f s") % value
+
+
+def new_dumps(after, before=None):
+    """Dumps in `after` (capture_facts' `dumps`) that `before` did not have, oldest first.
+
+    A dump is new when its name is new, or when the directory of the same name changed (kdump-tools names dumps by
+    the minute, so two panics in one minute share a directory).
+    """
+    if after is None:
+        return []
+    if not isinstance(after, list) or not isinstance(before or [], list):
+        raise AnsibleFilterError("new_dumps: expected two lists of capture_facts dumps")
+    seen = dict((dump.get("name"), dump.get("mtime")) for dump in before or [] if isinstance(dump, dict))
+    fresh = [dump for dump in after if isinstance(dump, dict)
+             and (dump.get("name") not in seen or seen[dump.get("name")] != dump.get("mtime"))]
+    return sorted(fresh, key=lambda dump: (dump.get("name") or "", dump.get("mtime") or 0))
+
+
+def _vmcore_files(dump):
+    """The dump files of a dump directory, as capture_facts counts them (`dump.*`, `vmcore*`, not dmesg)."""
+    return [name for name in sorted(dump.get("files") or [])
+            if (name.startswith("dump.") or name.startswith("vmcore")) and "dmesg" not in name
+            and "incomplete" not in name]
+
+
+def _dmesg_files(dump):
+    return [name for name in sorted(dump.get("files") or []) if "dmesg" in name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Crash drill
+# ---------------------------------------------------------------------------------------------
+
+DRILL_COLUMNS = (
+    ("host", "HOST"),
+    ("verdict", "VERDICT"),
+    ("trace", "TRACE ON RECEIVER"),
+    ("to_trace", "TRIGGER->TRACE"),
+    ("vmcore", "VMCORE ON HOST"),
+    ("dump_size", "DUMP SIZE"),
+    ("to_return", "TRIGGER->BACK"),
+    ("boot", "BOOT ID"),
+)
+
+
+def _drill_trace(host, data, answers, expect):
+    """(found dict or None, problem or None): this drill's panic on the receivers, the earliest one."""
+    if not answers:
+        return None, "no receiver was asked (is the receivers group empty?)"
+    candidates, unasked = [], []
+    for name, (ok, msg, hosts) in sorted(answers.items()):
+        if not ok:
+            unasked.append("%s %s" % (name, msg))
+            continue
+        entry = hosts.get(host) or {}
+        marker = entry.get("canary_epoch") if entry.get("canary_found") else None
+        floor = marker if marker is not None else data.get("since")
+        for panic in entry.get("panics") or []:
+            if panic.get("epoch") is None or (floor is not None and panic["epoch"] < floor):
+                continue
+            start = marker if marker is not None else data.get("fired_at")
+            candidates.append({
+                "receiver": name,
+                "epoch": panic["epoch"],
+                "time": panic.get("time"),
+                "reason": panic.get("reason"),
+                "first_line": panic.get("first_line"),
+                "call_trace": list(panic.get("call_trace") or []),
+                "seconds": None if start is None else round(panic["epoch"] - start, 3),
+                "from_marker": marker is not None,
+                "file": entry.get("file"),
+            })
+            break
+    if not candidates:
+        where = ", ".join(sorted(name for name, (ok, _m, _h) in answers.items() if ok)) or "no receiver"
+        problem = "no panic from this drill reached %s" % where
+        if unasked:
+            problem += " (%s)" % "; ".join(unasked)
+        return None, problem
+    found = min(candidates, key=lambda item: item["epoch"])
+    if expect and expect not in (found["reason"] or ""):
+        return found, "the receiver's panic is not the drill's: %r" % found["reason"]
+    if not found["call_trace"]:
+        return found, "the receiver got the panic line but no call trace"
+    return found, None
+
+
+def _drill_vmcore(data, expect):
+    """(dump dict or None, problem or None): the newest new dump, with a vmcore and the panic in its dmesg."""
+    fresh = data.get("new_dumps") or []
+    if not data.get("back"):
+        return None, "the host is not back, its dumps could not be read"
+    if not fresh:
+        return None, "no new dump in the host's dump directory"
+    dump = fresh[-1]
+    if dump.get("incomplete") or not dump.get("has_vmcore"):
+        return dump, "dump %s is incomplete (the capture kernel did not finish writing it)" % dump.get("name")
+    if not dump.get("has_dmesg"):
+        return dump, "dump %s has no dmesg file" % dump.get("name")
+    summary = data.get("dmesg")
+    if not isinstance(summary, dict):
+        return dump, "the dmesg of dump %s could not be read: %s" % (dump.get("name"), data.get("dmesg_error")
+                                                                       or "not read")
+    if expect and expect not in (summary.get("reason") or ""):
+        return dump, "the dmesg of dump %s does not hold the drill's panic (its reason: %r)" % (
+            dump.get("name"), summary.get("reason"))
+    return dump, None
+
+
+def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"):
+    """The drill's verdict per host, from ``{host: {...}}`` gathered by ``playbooks/crash_drill.yml``.
+
+    Each host's dict: ``before`` and ``after`` (registered capture_facts results), ``back`` (came back within the
+    timeout), ``wait_error``, ``return_seconds`` (controller time from the trigger to SSH), ``fired_at`` (controller
+    epoch of the trigger), ``since`` (the time the receivers were asked from), ``receivers`` (the looped
+    netconsole_log results, ``item`` = receiver, asked with the drill's marker as ``canary``), ``new_dumps``,
+    ``dmesg`` (dmesg_summary of the newest new dump's dmesg) and ``dmesg_error``.
+    A host PASSES when the receiver has the panic with its call trace, the host has a complete new dump whose dmesg
+    holds the panic, and it came back with a new boot id.
+    """
+    if not isinstance(hosts, dict):
+        raise AnsibleFilterError("crash_drill_report: expected a dict of host -> drill data, got %r"
+                                 % type(hosts).__name__)
+    rows = []
+    for host in sorted(hosts):
+        data = hosts[host] or {}
+        problems = []
+        answers = _answers(data.get("receivers"))
+        trace, problem = _drill_trace(host, data, answers, expect)
+        if problem:
+            problems.append(problem)
+        dump, vmcore_problem = _drill_vmcore(data, expect)
+        if vmcore_problem:
+            problems.append(vmcore_problem)
+        before, after = _capture(data.get("before")), _capture(data.get("after"))
+        boot_before, boot_after = before.get("boot_id"), after.get("boot_id")
+        if not data.get("back"):
+            boot = "-"
+            problems.append("not back within the timeout: %s" % (data.get("wait_error") or "no answer").strip())
+        elif not boot_before or not boot_after:
+            boot = "unknown"
+            problems.append("boot id could not be compared (capture_facts returned none)")
+        elif boot_before == boot_after:
+            boot = "SAME"
+            problems.append("the boot id did not change: the host never crashed")
+        else:
+            boot = "new"
+        dump_size = dump.get("size_bytes") if dump else None
+        row = {
+            "host": host,
+            "verdict": "FAIL" if problems else "PASS",
+            "passed": not problems,
+            "problems": problems,
+            "trace": ("captured, %d frames" % len(trace["call_trace"]) if trace and trace["call_trace"]
+                      else ("panic line only" if trace else "NOT captured")),
+            "to_trace": "-" if not trace or trace["seconds"] is None else (
+                "%.3f s" % trace["seconds"] if trace["from_marker"] else "%.1f s*" % trace["seconds"]),
+            "vmcore": ("NOT captured" if not dump else
+                       "%s (%s)" % ("BAD" if vmcore_problem else "captured", dump.get("name"))),
+            "dump_size": human_bytes(dump_size) if dump_size else "-",
+            "to_return": ("%d s" % round(data["return_seconds"]) if data.get("back") and
+                          data.get("return_seconds") is not None else ("NOT BACK" if not data.get("back") else "-")),
+            "boot": boot,
+            "trace_seconds": trace["seconds"] if trace else None,
+            "trace_from_marker": trace["from_marker"] if trace else None,
+            "trace_receiver": trace["receiver"] if trace else None,
+            "trace_reason": trace["reason"] if trace else None,
+            "trace_frames": trace["call_trace"] if trace else [],
+            "return_seconds": data.get("return_seconds") if data.get("back") else None,
+            "dump_name": dump.get("name") if dump else None,
+            "dump_path": dump.get("path") if dump else None,
+            "dump_size_bytes": dump_size,
+            "dump_files": sorted(dump.get("files") or []) if dump else [],
+            "dmesg_reason": (data.get("dmesg") or {}).get("reason"),
+            "dmesg_frames": (data.get("dmesg") or {}).get("call_trace") or [],
+            "kernel_release": (data.get("dmesg") or {}).get("kernel_release") or before.get("kernel_release"),
+            "boot_id_before": boot_before,
+            "boot_id_after": boot_after,
+        }
+        rows.append(row)
+    passed = [row["host"] for row in rows if row["passed"]]
+    failed = [row["host"] for row in rows if not row["passed"]]
+    summary = "%d of %d hosts PASSED" % (len(passed), len(rows))
+    text = ["%s: %s" % (title, summary)] + render_table(DRILL_COLUMNS, rows)
+    for row in rows:
+        if row["trace_reason"]:
+            text.append("  %s: receiver %s: %s; trace %s" % (
+                row["host"], row["trace_receiver"], row["trace_reason"],
+                " < ".join(frame for frame in row["trace_frames"][:4]) or "-"))
+        if row["dump_path"]:
+            text.append("  %s: dump %s (%s): dmesg says %s" % (
+                row["host"], row["dump_path"], human_bytes(row["dump_size_bytes"]), row["dmesg_reason"] or "-"))
+        for problem in row["problems"]:
+            text.append("  %s: FAIL: %s" % (row["host"], problem))
+    if any(row["to_trace"].endswith("*") for row in rows):
+        text.append("  * the drill's marker did not reach the receiver: measured from the controller's clock")
+    return {
+        "rows": rows,
+        "passed": passed,
+        "failed": failed,
+        "all_passed": bool(rows) and not failed,
+        "summary": summary,
+        "text": text,
+        "markdown": "\n".join(["# %s" % title, "", summary, ""] + render_table(DRILL_COLUMNS, rows, markdown=True))
+        + "\n",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Soak
+# ---------------------------------------------------------------------------------------------
+
+SOAK_COLUMNS = (
+    ("host", "HOST"),
+    ("verdict", "VERDICT"),
+    ("load", "LOAD"),
+    ("throughput", "THROUGHPUT"),
+    ("boot", "BOOT ID"),
+    ("panics", "PANICS ON RECEIVER"),
+    ("dumps", "NEW DUMPS"),
+)
+
+
+def _mbits(value):
+    return "-" if value is None else "%.1f Mbit/s" % (value / 1e6)
+
+
+def _soak_load(data):
+    """(load cell, throughput cell, figures dict, problem or None) for one host's load task result."""
+    load = data.get("load")
+    mode = data.get("mode") or "iperf3"
+    figures = {"mode": mode}
+    if not isinstance(load, dict) or load.get("skipped"):
+        return "not run", "-", figures, "the load did not run"
+    if load.get("unreachable"):
+        return "lost host", "-", figures, "the host stopped answering during the load: %s" % (
+            (load.get("msg") or "").strip())
+    if mode == "command":
+        rc = load.get("rc")
+        figures["rc"] = rc
+        figures["stdout_tail"] = (load.get("stdout_lines") or [])[-5:]
+        figures["stderr_tail"] = (load.get("stderr_lines") or [])[-5:]
+        if rc == 124:
+            return "command, whole window", "-", figures, None
+        if rc == 0:
+            return "command, ended early", "-", figures, None
+        detail = (load.get("stderr") or load.get("msg") or "").strip().splitlines()
+        return "command FAILED (rc %s)" % rc, "-", figures, "the load command failed (rc %s)%s" % (
+            rc, ": " + detail[-1] if detail else "")
+    result = iperf3_result(load.get("stdout") or "")
+    figures.update(result)
+    cell = "iperf3%s" % (" reverse" if result.get("reverse") else "")
+    if not result["ok"]:
+        detail = result["error"]
+        if not load.get("stdout") and (load.get("stderr") or load.get("msg")):
+            detail = (load.get("stderr") or load.get("msg")).strip()
+        return cell + " FAILED", "-", figures, "iperf3 failed: %s" % detail
+    seconds = result.get("seconds")
+    return "%s %s" % (cell, _seconds(seconds, 0)), _mbits(result.get("bits_per_second")), figures, None
+
+
+def soak_report(hosts, title="lastwords soak"):
+    """The soak's verdict per host, from ``{host: {...}}`` gathered by ``playbooks/soak.yml``.
+
+    Each host's dict: ``before``/``after`` (capture_facts results), ``back``, ``wait_error``, ``mode`` (``iperf3``
+    or ``command``), ``load`` (the load task's result), ``duration``, ``rate``, ``start`` (epoch the receivers
+    were asked from) and ``receivers`` (the looped netconsole_log results). A host PASSES when the load ran, its
+    boot id is unchanged, no panic (or reboot) of it reached a receiver since the start, and no new dump appeared.
+    """
+    if not isinstance(hosts, dict):
+        raise AnsibleFilterError("soak_report: expected a dict of host -> soak data, got %r" % type(hosts).__name__)
+    rows = []
+    for host in sorted(hosts):
+        data = hosts[host] or {}
+        problems = []
+        load_cell, throughput, figures, problem = _soak_load(data)
+        if problem:
+            problems.append(problem)
+        before, after = _capture(data.get("before")), _capture(data.get("after"))
+        if not data.get("back"):
+            boot = "-"
+            problems.append("not back within the timeout: %s" % (data.get("wait_error") or "no answer").strip())
+        elif not before.get("boot_id") or not after.get("boot_id"):
+            boot = "unknown"
+            problems.append("boot id could not be compared (capture_facts returned none)")
+        elif before["boot_id"] != after["boot_id"]:
+            boot = "CHANGED"
+            problems.append("the host rebooted during the soak (boot id changed)")
+        else:
+            boot = "unchanged"
+        answers = _answers(data.get("receivers"))
+        panics, resets, unasked = [], [], []
+        for name, (ok, msg, reported) in sorted(answers.items()):
+            if not ok:
+                unasked.append("%s %s" % (name, msg))
+                continue
+            entry = reported.get(host) or {}
+            for panic in entry.get("panics") or []:
+                panics.append(dict(panic, receiver=name))
+            resets.extend(entry.get("resets") or [])
+        if not answers:
+            problems.append("no receiver was asked: a panic would not have been seen")
+        elif len(unasked) == len(answers):
+            problems.append("no receiver could be asked (%s)" % "; ".join(unasked))
+        for panic in panics:
+            problems.append("panic on receiver %s at %s: %s" % (panic["receiver"], panic.get("time"),
+                                                               panic.get("reason")))
+        if resets and not panics and boot == "unchanged":
+            problems.append("the receiver saw the host's kernel log restart %d time(s) (netconsole reloaded?)"
+                            % len(resets))
+        fresh = new_dumps(after.get("dumps"), before.get("dumps")) if after else []
+        if fresh:
+            problems.append("new dump(s) on the host: %s" % ", ".join(dump.get("name") for dump in fresh))
+        rows.append({
+            "host": host,
+            "verdict": "FAIL" if problems else "PASS",
+            "passed": not problems,
+            "problems": problems,
+            "load": load_cell,
+            "throughput": throughput,
+            "boot": boot,
+            "panics": str(len(panics)) if answers and len(unasked) < len(answers) else "?",
+            "dumps": ", ".join(dump.get("name") for dump in fresh) or "none",
+            "figures": figures,
+            "duration": data.get("duration"),
+            "rate": data.get("rate"),
+            "panic_reasons": [panic.get("reason") for panic in panics],
+            "unasked_receivers": unasked,
+        })
+    passed = [row["host"] for row in rows if row["passed"]]
+    failed = [row["host"] for row in rows if not row["passed"]]
+    summary = "%d of %d hosts PASSED" % (len(passed), len(rows))
+    text = ["%s: %s" % (title, summary)] + render_table(SOAK_COLUMNS, rows)
+    for row in rows:
+        figures = row["figures"]
+        if figures.get("mode") == "iperf3" and figures.get("ok"):
+            text.append("  %s: %s for %s at target %s: received %s, sent %s, %s retransmits" % (
+                row["host"], figures.get("remote") or "server", _seconds(figures.get("seconds"), 1),
+                row["rate"] or "-", _mbits(figures.get("bits_per_second")),
+                _mbits(figures.get("sent_bits_per_second")),
+                "-" if figures.get("retransmits") is None else figures["retransmits"]))
+        for note in row["unasked_receivers"]:
+            text.append("  %s: receiver %s" % (row["host"], note))
+        for problem in row["problems"]:
+            text.append("  %s: FAIL: %s" % (row["host"], problem))
+    return {
+        "rows": rows,
+        "passed": passed,
+        "failed": failed,
+        "all_passed": bool(rows) and not failed,
+        "summary": summary,
+        "text": text,
+        "markdown": "\n".join(["# %s" % title, "", summary, ""] + render_table(SOAK_COLUMNS, rows, markdown=True))
+        + "\n",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Collect
+# ---------------------------------------------------------------------------------------------
+
+COLLECT_COLUMNS = (
+    ("host", "HOST"),
+    ("stamp", "DUMP"),
+    ("state", "STATE"),
+    ("kernel", "KERNEL"),
+    ("reason", "REASON"),
+    ("size", "DUMP SIZE"),
+)
+
+
+def collect_plan(dumps, collected=None, vmcore=False):
+    """What to fetch from one host: one entry per dump of capture_facts' ``dumps``, oldest first.
+
+    ``collected`` maps a dump's name (its stamp) to the ``summary.json`` already on the controller for it: such a
+    dump is never fetched again, except its vmcore when ``vmcore`` is asked for and the summary says it was not
+    fetched. Each entry: ``name``, ``path``, ``dmesg`` (its dmesg file, or None), ``vmcore_files``, ``fetch``
+    (files to fetch now), ``fetch_dmesg``, ``fetch_vmcore``, ``state`` (``new``, ``add vmcore`` or
+    ``collected``), ``size_bytes``, ``mtime``, ``incomplete``.
+    """
+    if dumps is None:
+        dumps = []
+    if not isinstance(dumps, list):
+        raise AnsibleFilterError("collect_plan: expected capture_facts' dumps (a list), got %r" % type(dumps).__name__)
+    collected = collected or {}
+    if not isinstance(collected, dict):
+        raise AnsibleFilterError("collect_plan: collected must map dump names to their summary, got %r"
+                                 % type(collected).__name__)
+    plan = []
+    for dump in sorted((d for d in dumps if isinstance(d, dict)), key=lambda d: d.get("name") or ""):
+        dmesg = _dmesg_files(dump)
+        cores = _vmcore_files(dump)
+        previous = collected.get(dump.get("name"))
+        if previous is not None:
+            fetch_dmesg = False
+            fetch_vmcore = bool(vmcore and cores and not (previous or {}).get("vmcore_fetched"))
+            state = "add vmcore" if fetch_vmcore else "collected"
+        else:
+            fetch_dmesg = bool(dmesg)
+            fetch_vmcore = bool(vmcore and cores)
+            state = "new"
+        plan.append({
+            "name": dump.get("name"),
+            "path": dump.get("path"),
+            "dmesg": dmesg[0] if dmesg else None,
+            "vmcore_files": cores,
+            "fetch_dmesg": fetch_dmesg,
+            "fetch_vmcore": fetch_vmcore,
+            "fetch": (dmesg[:1] if fetch_dmesg else []) + (cores if fetch_vmcore else []),
+            "state": state,
+            "size_bytes": dump.get("size_bytes"),
+            "mtime": dump.get("mtime"),
+            "incomplete": bool(dump.get("incomplete")),
+            "files": sorted(dump.get("files") or []),
+        })
+    return plan
+
+
+def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, now=None, frames=8, fetched=True):
+    """What ``summary.json`` holds for one dump of a ``collect_plan``, with ``text`` for ``summary.txt``.
+
+    ``dmesg`` is the text of the dump's dmesg when it was fetched now; the summary is built from it
+    (``dmesg_summary``). Otherwise the ``previous`` record's summary is kept. ``fetched`` is false in check mode:
+    the state then says what would happen.
+    """
+    if not isinstance(entry, dict):
+        raise AnsibleFilterError("collect_record: expected an entry of collect_plan, got %r" % type(entry).__name__)
+    previous = previous or {}
+    summary = previous.get("summary")
+    if dmesg is not None:
+        try:
+            summary = summarize_dmesg(dmesg, frames=int(frames))
+        except ValueError as exc:
+            raise AnsibleFilterError("collect_record: %s" % exc) from None
+    state = entry.get("state") or "new"
+    if not fetched and state != "collected":
+        state = "would fetch" if state == "new" else "would add vmcore"
+    record = {
+        "host": host,
+        "stamp": entry.get("name"),
+        "state": state,
+        "dir": directory,
+        "source": entry.get("path"),
+        "files": entry.get("files") or [],
+        "size_bytes": entry.get("size_bytes"),
+        "mtime": entry.get("mtime"),
+        "incomplete": bool(entry.get("incomplete")),
+        "dmesg_file": entry.get("dmesg"),
+        "vmcore_files": entry.get("vmcore_files") or [],
+        "vmcore_fetched": bool((entry.get("fetch_vmcore") and fetched) or previous.get("vmcore_fetched")),
+        "collected_at": previous.get("collected_at") or now,
+        "updated_at": now if state in ("new", "add vmcore") else previous.get("updated_at"),
+        "summary": summary,
+    }
+    summary = summary or {}
+    lines = [
+        "%s %s (%s, %s)" % (host, record["stamp"], record["source"], human_bytes(record["size_bytes"])),
+        "reason:     %s" % (summary.get("reason") or ("no dmesg file" if not record["dmesg_file"] else "-")),
+        "first line: %s" % (summary.get("first_line") or "-"),
+        "kernel:     %s" % (summary.get("kernel_release") or "-"),
+        "task:       %s (pid %s, cpu %s), %s" % (summary.get("comm") or "-", summary.get("pid", "-"),
+                                                 summary.get("cpu", "-"), summary.get("tainted") or "-"),
+        "crashed in: %s" % (summary.get("crashed_in") or "- (user space, or not printed)"),
+        "call trace: first %d of %d frames" % (len(summary.get("call_trace") or []), summary.get("trace_frames") or 0),
+    ]
+    lines += ["  %s" % frame for frame in summary.get("call_trace") or []]
+    lines.append("files:      %s (vmcore fetched: %s)" % (", ".join(record["files"]) or "-",
+                                                         "yes" if record["vmcore_fetched"] else "no"))
+    if record["incomplete"]:
+        lines.append("incomplete: the capture kernel did not finish writing this dump")
+    record["text"] = "\n".join(lines) + "\n"
+    return record
+
+
+def _collect_reason(record, summary):
+    if summary.get("reason"):
+        return summary["reason"]
+    if not record.get("dmesg_file"):
+        return "no dmesg file"
+    if (record.get("state") or "").startswith("would") or not summary:
+        return "-"
+    return "no crash report in the dmesg"
+
+
+def collect_report(records, title="lastwords collect"):
+    """Lines to print: one row per dump from ``{host: [record, ...]}``, where a record is what ``summary.json``
+    holds (``state`` says whether it was fetched now), then each new dump's reason and first frames."""
+    if not isinstance(records, dict):
+        raise AnsibleFilterError("collect_report: expected a dict of host -> dump records, got %r"
+                                 % type(records).__name__)
+    rows = []
+    for host in sorted(records):
+        for record in sorted(records[host] or [], key=lambda r: r.get("stamp") or ""):
+            summary = record.get("summary") or {}
+            rows.append({
+                "host": host,
+                "stamp": record.get("stamp") or "-",
+                "state": record.get("state") or "-",
+                "kernel": summary.get("kernel_release") or "-",
+                "reason": _collect_reason(record, summary),
+                "size": human_bytes(record.get("size_bytes")) if record.get("size_bytes") else "-",
+                "frames": summary.get("call_trace") or [],
+                "crashed_in": summary.get("crashed_in"),
+                "dir": record.get("dir"),
+                "new": record.get("state") in ("new", "add vmcore", "would fetch", "would add vmcore"),
+                "vmcore_fetched": bool(record.get("vmcore_fetched")),
+                "incomplete": bool(record.get("incomplete")),
+            })
+    fetched = [row for row in rows if row["new"]]
+    verb = "to fetch (check mode)" if any(row["state"].startswith("would") for row in rows) else "fetched now"
+    summary = "%d dump(s) on %d host(s), %d %s" % (len(rows), len(records), len(fetched), verb)
+    text = ["%s: %s" % (title, summary)]
+    if rows:
+        text += render_table(COLLECT_COLUMNS, rows)
+    for row in fetched:
+        text.append("  %s %s -> %s%s" % (row["host"], row["stamp"], row["dir"] or "-",
+                                         " (vmcore fetched)" if row["vmcore_fetched"] else ""))
+        if row["crashed_in"]:
+            text.append("    crashed in %s" % row["crashed_in"])
+        for frame in row["frames"]:
+            text.append("    %s" % frame)
+        if row["incomplete"]:
+            text.append("    the dump is incomplete: the capture kernel did not finish writing it")
+    return {"rows": rows, "fetched": len(fetched), "summary": summary, "text": text}
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "new_dumps": new_dumps,
+            "crash_drill_report": crash_drill_report,
+            "soak_report": soak_report,
+            "collect_plan": collect_plan,
+            "collect_record": collect_record,
+            "collect_report": collect_report,
+        }
