@@ -64,9 +64,14 @@ test-all: setup  ## `make test` with every scenario (hours under TCG; CI runs TE
 images: setup  ## build (or confirm cached) the lab images
 	$(LWLAB) build
 
-demo: setup  ## boot a small lab (receiver + host) and arm it with playbooks/site.yml
+demo: setup  ## boot a small lab (receiver + host), arm it with playbooks/site.yml (DRILL=1: then crash host1)
 	$(LWLAB) up --name demo $(DEMO_VMS)
 	ansible-playbook -i .lab/demo/inventory.yml playbooks/site.yml -e '{"kdump_reboot_ok": true}' -e lastwords_report_dir=$(CURDIR)/.lab/demo/report
+ifeq ($(DRILL),1)
+	@echo "demo: DRILL=1: a real panic on host1; the table shows the first frames of the trace the receiver got"
+	ansible-playbook -i .lab/demo/inventory.yml playbooks/crash_drill.yml --limit host1 -e lastwords_drill_confirm=host1 -e lastwords_report_dir=$(CURDIR)/.lab/demo/report
+	@python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["rows"][0]; print("demo: trace from the receiver (%s):" % r["trace_reason"]); [print("  " + f) for f in r["trace_frames"][:8]]' $(CURDIR)/.lab/demo/report/crash_drill.json
+endif
 	@echo "demo: lab 'demo' is up: 'make ssh VM=host1' logs in, 'make lab-down' stops it"
 
 L ?= demo
