@@ -253,7 +253,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     format_size,
@@ -666,9 +666,13 @@ def write_canary(tree, text):
     line = 'lastwords: %s' % text
     result = {'text': line, 'written': False, 'epoch': time.time(), 'error': None}
     try:
-        # /dev/kmsg takes one record per write(); <4> is KERN_WARNING, the level of an oops's call trace
-        with open(tree.path('/dev/kmsg'), 'a') as handle:
-            handle.write('<4>%s\n' % line)
+        # /dev/kmsg takes one record per write(); <4> is KERN_WARNING, the level of an oops's call trace.
+        # os.open, not open(..., 'a'): Python's append mode seeks to the end, which /dev/kmsg refuses (EINVAL).
+        fd = os.open(tree.path('/dev/kmsg'), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, to_bytes('<4>%s\n' % line))
+        finally:
+            os.close(fd)
         result['written'] = True
     except (IOError, OSError) as exc:
         result['error'] = to_native(exc)
