@@ -89,7 +89,8 @@ def test_second_run_changes_nothing():
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert lwtest.recap(out)[HOST].get("changed", 0) == 0, out[-3000:]
-    assert "nothing to do" in out
+    # the YAML callback folds long messages: compare with the line breaks taken out
+    assert "is the default already; nothing to do" in " ".join(out.split()), out[-3000:]
     assert boot_state() == before
 
 
