@@ -2,6 +2,7 @@
 bad input refused before any change; a trial kernel that panics at boot sends the host back by itself."""
 
 import json
+import time
 
 import lwtest
 import pytest
@@ -85,7 +86,9 @@ def test_netconsole_reaches_the_receiver():
 @pytest.mark.skipif(AFTER, reason="once per scenario")
 def test_second_run_changes_nothing():
     before = boot_state()
+    started = time.monotonic()
     res = lwtest.playbook(PLAYBOOK, "-e", f"kernel_version={OLD}")
+    print(f"second run on {OLD}: {time.monotonic() - started:.1f} s")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert lwtest.recap(out)[HOST].get("changed", 0) == 0, out[-3000:]
