@@ -31,6 +31,12 @@ description:
     RAM) and 52 MB with lzo (2.5%). 5% doubles that for a busier kernel (slab, page tables); the 64 MiB floor
     covers small guests and the dmesg file. The estimate assumes dump level 31; with a lower level (more pages
     kept) raise O(dump_space_percent)."
+  - "Exception: makedumpfile before 1.7.7 does not recognise free pages on Linux 6.12 and later (6.12 changed how
+    the kernel marks them: makedumpfile issue 16), so level 31 keeps every free page that is not zero. Debian 13
+    ships makedumpfile 1.7.6 with Linux 6.12. Measured in the lab on Debian 13: C(makedumpfile --mem-usage)
+    counted 0 free pages (Debian 12: 394600 of 471978), and a 2 GiB guest's dump was 191-219 MiB (10-13% of RAM)
+    against Debian 12's 27-35 MiB. On a host that has run for weeks most free memory holds old data, so there the
+    estimate is at least 50% of MemTotal, RV(capture.makedumpfile) says why, and the module warns."
 author:
   - lastwords developers
 attributes:
@@ -197,6 +203,17 @@ capture:
     dump_space_ok:
       description: Whether C(dump_dir_free_bytes) >= C(dump_space_needed_bytes); V(null) for a remote target.
       type: bool
+    dump_space_percent:
+      description: The share of MemTotal the estimate used (O(dump_space_percent), or 50 where makedumpfile keeps
+        free pages).
+      type: float
+    makedumpfile:
+      description:
+        - C(version) of the installed makedumpfile package (Debian family, from the dpkg status file; V(null)
+          elsewhere or when it is not installed) and C(excludes_free_pages) (V(false) for makedumpfile before
+          1.7.7 on Linux 6.12 or later, V(true) when both are known otherwise, V(null) when unknown).
+      type: dict
+      sample: {version: 1.7.6, excludes_free_pages: false}
     dumps:
       description:
         - Crash dumps already in C(dump_dir), one per directory, sorted by name (Debian names them by time,
@@ -250,6 +267,7 @@ ansible_facts:
 """
 
 import os
+import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -263,15 +281,47 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     shell_values,
     values_of,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import dpkg_status
 
 DEBIAN_CONFIG = '/etc/default/kdump-tools'
 REDHAT_CONFIG = '/etc/kdump.conf'
 DEFAULT_DUMP_DIR = '/var/crash'
+DPKG_STATUS = '/var/lib/dpkg/status'
+# makedumpfile finds free pages on Linux 6.12+ from 1.7.7 on (makedumpfile issue 16); before, level 31 keeps them
+FREE_PAGES_FIXED_IN = (1, 7, 7)
+FREE_PAGES_KERNEL = (6, 12)
+FREE_PAGES_KEPT_PERCENT = 50.0
 NETCONSOLE_CONFIGFS = '/sys/kernel/config/netconsole'
 REBOOT_MARKERS = ('/run/lastwords/reboot-required', '/run/reboot-required', '/var/run/reboot-required')
 LEVEL_NAMES = ('emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug')
 REDHAT_TARGETS = ('ssh', 'nfs', 'raw', 'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'virtiofs')
 MIB = 1024 * 1024
+
+
+def version_tuple(text, parts):
+    """The first ``parts`` numbers of a version or release (``1:1.7.6-1`` -> (1, 7, 6)), or None."""
+    if not text:
+        return None
+    upstream = text.split(':', 1)[-1]
+    numbers = re.findall(r'\d+', upstream.split('-', 1)[0] if parts > 2 else upstream)[:parts]
+    return tuple(int(number) for number in numbers) if len(numbers) == parts else None
+
+
+def makedumpfile_facts(tree, flavor, release):
+    """``{'version', 'excludes_free_pages'}``: whether dump level 31 can leave free pages out on this kernel."""
+    version = None
+    if flavor == 'debian':
+        status = dpkg_status(tree.read(DPKG_STATUS), ['makedumpfile'])['makedumpfile']
+        if status['installed'] and status['version']:
+            version = status['version'].split(':', 1)[-1].rsplit('-', 1)[0]
+    tool = version_tuple(version, 3)
+    kernel = version_tuple(release, 2)
+    excludes = None
+    if kernel is not None and kernel < FREE_PAGES_KERNEL:
+        excludes = True
+    elif kernel is not None and tool is not None:
+        excludes = tool >= FREE_PAGES_FIXED_IN
+    return {'version': version, 'excludes_free_pages': excludes}
 
 
 class Tree(object):
@@ -539,8 +589,12 @@ def gather(module, tree):
     facts['dump_dir'] = dump_dir
     facts['dump_dir_exists'] = tree.isdir(dump_dir)
     remote = target['type'] in ('ssh', 'nfs', 'raw')
-    needed = max(params['dump_space_min_mb'] * MIB,
-                 int((facts['mem_total_bytes'] or 0) * params['dump_space_percent'] / 100))
+    facts['makedumpfile'] = makedumpfile_facts(tree, flavor, release)
+    percent = params['dump_space_percent']
+    if facts['makedumpfile']['excludes_free_pages'] is False:
+        percent = max(percent, FREE_PAGES_KEPT_PERCENT)
+    facts['dump_space_percent'] = percent
+    needed = max(params['dump_space_min_mb'] * MIB, int((facts['mem_total_bytes'] or 0) * percent / 100))
     facts['dump_space_needed_bytes'] = needed
     facts['dump_dir_free_bytes'] = None if remote else free_bytes(tree, dump_dir)
     free = facts['dump_dir_free_bytes']
@@ -627,7 +681,7 @@ def kdump_problems(facts, params):
         mem = facts['mem_total_bytes']
         problems.append('dump directory %s has %s free, needs ~%s (%g%% of %s RAM, at least %d MiB)'
                         % (facts['dump_dir'], format_size(facts['dump_dir_free_bytes']),
-                           format_size(facts['dump_space_needed_bytes']), params['dump_space_percent'],
+                           format_size(facts['dump_space_needed_bytes']), facts['dump_space_percent'],
                            format_size(mem) if mem else 'unknown', params['dump_space_min_mb']))
     elif facts['dump_space_ok'] is None and kdump['target']['type'] not in ('ssh', 'nfs', 'raw'):
         problems.append('free space of dump directory %s is unknown (statvfs failed)' % facts['dump_dir'])
@@ -714,6 +768,14 @@ def main():
     problems = []
     if params['require_kdump']:
         problems.extend(kdump_problems(facts, params))
+        tool = facts['makedumpfile']
+        if tool['excludes_free_pages'] is False:
+            module.warn('makedumpfile %s does not recognise free pages on kernel %s (fixed in %s): dumps keep them, '
+                        'so the dump directory should have %g%% of RAM free; install makedumpfile %s or later '
+                        'when your release has it' % (tool['version'], facts['kernel_release'],
+                                                      '.'.join(map(str, FREE_PAGES_FIXED_IN)),
+                                                      facts['dump_space_percent'],
+                                                      '.'.join(map(str, FREE_PAGES_FIXED_IN))))
     if params['require_netconsole']:
         problems.extend(netconsole_problems(facts, params))
     capture = dict((key, value) for key, value in facts.items() if not key.startswith('_'))

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from module_results import warnings_of
 
 from ansible_collections.lastwords.panic.plugins.modules import capture_facts
 
@@ -418,6 +419,44 @@ def test_dump_space_floor_applies_to_small_hosts(host, run):
     host.dump_free = 40 * MiB
     assert run(host.params())['problems'] == [
         'dump directory /var/crash has 40.0 MiB free, needs ~64.0 MiB (5% of 512.0 MiB RAM, at least 64 MiB)']
+
+
+DPKG_MAKEDUMPFILE = ('Package: kdump-tools\nStatus: install ok installed\nVersion: 1:1.10.7\n\n'
+                     'Package: makedumpfile\nStatus: install ok installed\nArchitecture: amd64\n'
+                     'Version: 1:{version}-1\n\n')
+
+
+@pytest.mark.parametrize('release, version, excludes, percent', [
+    ('6.12.118+deb13-amd64', '1.7.6', False, 50.0),   # Debian 13 as released: free pages kept
+    ('6.12.118+deb13-amd64', '1.7.7', True, 5.0),
+    ('6.13.2-amd64', '1.7.10', True, 5.0),
+    ('6.1.0-56-amd64', '1.7.2', True, 5.0),           # Debian 12: before the 6.12 change
+    ('6.12.118+deb13-amd64', None, None, 5.0),        # makedumpfile not installed: unknown
+])
+def test_dump_space_estimate_follows_makedumpfile_and_the_kernel(host, run, capsys, release, version, excludes,
+                                                                  percent):
+    host.set('proc/sys/kernel/osrelease', release + '\n')
+    if version:
+        host.set('var/lib/dpkg/status', DPKG_MAKEDUMPFILE.format(version=version))
+    host.dump_free = 500 * MiB  # enough for 5% of 1.7 GiB, not for 50%
+    args = dict(host.params(require_netconsole=False), _ansible_check_mode=False)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            capture_facts.main()
+    result = json.loads(capsys.readouterr().out)
+    capture = result['capture']
+    assert capture['makedumpfile'] == {'version': version, 'excludes_free_pages': excludes}
+    assert capture['dump_space_percent'] == percent
+    assert capture['dump_space_needed_bytes'] == int(MEMTOTAL_KB * 1024 * percent / 100)
+    space = [p for p in capture['problems'] if p.startswith('dump directory')]
+    warnings = [w for w in warnings_of(result) if 'makedumpfile' in w]
+    if excludes is False:
+        assert space == ['dump directory /var/crash has 500.0 MiB free, needs ~850.6 MiB (50% of 1.7 GiB RAM, '
+                         'at least 64 MiB)']
+        assert warnings and 'makedumpfile 1.7.6 does not recognise free pages on kernel %s' % release in warnings[0]
+        assert 'install makedumpfile 1.7.7 or later' in warnings[0]
+    else:
+        assert space == [] and warnings == []
 
 
 def test_netconsole_module_not_loaded(host, run):

@@ -13,6 +13,7 @@ import textwrap
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from module_results import warnings_of
 
 from ansible_collections.lastwords.panic.plugins.modules import kernel_cmdline
 
@@ -93,11 +94,6 @@ def write(path, text, mode=None):
 def read(path):
     with open(str(path)) as handle:
         return handle.read()
-
-
-def warnings_of(result):
-    """Warning texts; ansible-core 2.19 returns them as {'event': {'msg': ...}} summaries, older ones as strings."""
-    return [w if isinstance(w, str) else w.get('event', {}).get('msg', '') for w in result.get('warnings', [])]
 
 
 def linux_lines(grub_cfg):
