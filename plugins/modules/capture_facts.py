@@ -267,7 +267,6 @@ ansible_facts:
 """
 
 import os
-import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -281,15 +280,15 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     shell_values,
     values_of,
 )
-from ansible_collections.lastwords.panic.plugins.module_utils._kernel import dpkg_status
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import compare_releases, dpkg_status
 
 DEBIAN_CONFIG = '/etc/default/kdump-tools'
 REDHAT_CONFIG = '/etc/kdump.conf'
 DEFAULT_DUMP_DIR = '/var/crash'
 DPKG_STATUS = '/var/lib/dpkg/status'
 # makedumpfile finds free pages on Linux 6.12+ from 1.7.7 on (makedumpfile issue 16); before, level 31 keeps them
-FREE_PAGES_FIXED_IN = (1, 7, 7)
-FREE_PAGES_KERNEL = (6, 12)
+FREE_PAGES_FIXED_IN = '1.7.7'
+FREE_PAGES_KERNEL = '6.12'
 FREE_PAGES_KEPT_PERCENT = 50.0
 NETCONSOLE_CONFIGFS = '/sys/kernel/config/netconsole'
 REBOOT_MARKERS = ('/run/lastwords/reboot-required', '/run/reboot-required', '/var/run/reboot-required')
@@ -298,29 +297,19 @@ REDHAT_TARGETS = ('ssh', 'nfs', 'raw', 'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', '
 MIB = 1024 * 1024
 
 
-def version_tuple(text, parts):
-    """The first ``parts`` numbers of a version or release (``1:1.7.6-1`` -> (1, 7, 6)), or None."""
-    if not text:
-        return None
-    upstream = text.split(':', 1)[-1]
-    numbers = re.findall(r'\d+', upstream.split('-', 1)[0] if parts > 2 else upstream)[:parts]
-    return tuple(int(number) for number in numbers) if len(numbers) == parts else None
-
-
 def makedumpfile_facts(tree, flavor, release):
-    """``{'version', 'excludes_free_pages'}``: whether dump level 31 can leave free pages out on this kernel."""
+    """``{'version', 'excludes_free_pages'}``: whether dump level 31 can leave free pages out on this kernel.
+    Versions and releases are ordered as dpkg orders them (compare_releases, which kernel_boot uses too)."""
     version = None
     if flavor == 'debian':
         status = dpkg_status(tree.read(DPKG_STATUS), ['makedumpfile'])['makedumpfile']
         if status['installed'] and status['version']:
-            version = status['version'].split(':', 1)[-1].rsplit('-', 1)[0]
-    tool = version_tuple(version, 3)
-    kernel = version_tuple(release, 2)
+            version = status['version'].split(':', 1)[-1].rsplit('-', 1)[0]  # 1:1.7.6-1 -> 1.7.6
     excludes = None
-    if kernel is not None and kernel < FREE_PAGES_KERNEL:
+    if release and compare_releases(release, FREE_PAGES_KERNEL) < 0:
         excludes = True
-    elif kernel is not None and tool is not None:
-        excludes = tool >= FREE_PAGES_FIXED_IN
+    elif release and version:
+        excludes = compare_releases(version, FREE_PAGES_FIXED_IN) >= 0
     return {'version': version, 'excludes_free_pages': excludes}
 
 
@@ -772,10 +761,8 @@ def main():
         if tool['excludes_free_pages'] is False:
             module.warn('makedumpfile %s does not recognise free pages on kernel %s (fixed in %s): dumps keep them, '
                         'so the dump directory should have %g%% of RAM free; install makedumpfile %s or later '
-                        'when your release has it' % (tool['version'], facts['kernel_release'],
-                                                      '.'.join(map(str, FREE_PAGES_FIXED_IN)),
-                                                      facts['dump_space_percent'],
-                                                      '.'.join(map(str, FREE_PAGES_FIXED_IN))))
+                        'when your release has it' % (tool['version'], facts['kernel_release'], FREE_PAGES_FIXED_IN,
+                                                      facts['dump_space_percent'], FREE_PAGES_FIXED_IN))
     if params['require_netconsole']:
         problems.extend(netconsole_problems(facts, params))
     capture = dict((key, value) for key, value in facts.items() if not key.startswith('_'))
