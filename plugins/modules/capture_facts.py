@@ -223,7 +223,8 @@ capture:
       elements: dict
     netconsole:
       description:
-        - C(loaded), C(cmdline) (value of C(netconsole=) on C(/proc/cmdline) or V(null)), C(configfs) (whether
+        - C(loaded), C(cmdline) (value of C(netconsole.netconsole=), or else C(netconsole=), on C(/proc/cmdline), or
+          V(null)), C(configfs) (whether
           C(/sys/kernel/config/netconsole) exists), C(enabled_targets) and C(targets), each with C(name),
           C(enabled), C(dev_name), C(local_ip), C(local_port), C(remote_ip), C(remote_port), C(remote_mac),
           C(extended), C(release) and C(transmit_errors) (V(null) where the kernel lacks the attribute).
@@ -518,7 +519,11 @@ def read_netconsole(tree, pairs):
             'release': None if tree.line(base + '/release') is None else tree.line(base + '/release') == '1',
             'transmit_errors': tree.integer(base + '/transmit_errors'),
         })
-    present, value = last_value(pairs, 'netconsole')
+    # netconsole built as a module (Debian, Ubuntu, Fedora) takes its boot targets from netconsole.netconsole= (what
+    # the netconsole role writes); a built-in netconsole from netconsole=
+    present, value = last_value(pairs, 'netconsole.netconsole')
+    if not present:
+        present, value = last_value(pairs, 'netconsole')
     return {
         'loaded': tree.isdir('/sys/module/netconsole'),
         'configfs': tree.isdir(NETCONSOLE_CONFIGFS),

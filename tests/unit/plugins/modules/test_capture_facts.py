@@ -258,6 +258,17 @@ def test_netconsole_on_the_kernel_command_line_counts_as_a_target(host, run):
     assert capture['netconsole']['cmdline'] == '+6665@10.0.3.11/eth1,6666@10.0.3.1/52:54:00:aa:bb:01'
 
 
+def test_netconsole_module_parameter_on_the_command_line_counts_as_a_target(host, run):
+    # what the netconsole role's cmdline mode writes, and Debian 13's /proc/cmdline showed after its reboot (the
+    # module form: netconsole is =m on Debian); it was reported as "no enabled netconsole target" before
+    host.remove('sys/kernel/config/netconsole')
+    host.set('proc/cmdline', CMDLINE + ' netconsole.netconsole=6665@10.77.0.22/eth1,6666@10.77.0.10/52:54:00:77:00:01'
+             ' crashkernel=256M\n')
+    capture = run(host.params())
+    assert capture['problems'] == []
+    assert capture['netconsole']['cmdline'] == '6665@10.77.0.22/eth1,6666@10.77.0.10/52:54:00:77:00:01'
+
+
 def test_ignore_loglevel_satisfies_the_loglevel_check(host, run):
     host.set('proc/sys/kernel/printk', '4\t4\t1\t7\n')
     host.set('proc/cmdline', CMDLINE + ' ignore_loglevel\n')
