@@ -4,6 +4,7 @@ Testinfra's ansible backend costs a module run per call, seconds under TCG; timi
 through plain ssh with the lab's key instead, and everything is bounded in time.
 """
 
+import json
 import os
 import re
 import select
@@ -13,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 from testinfra.utils.ansible_runner import AnsibleRunner
 
@@ -21,7 +23,10 @@ RUNNER = AnsibleRunner(INVENTORY)
 EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
 SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", "."))
 PROJECT_DIR = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", "."))
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "")
 REBOOTED_MARK = EPHEMERAL / "lastwords-rebooted"
+# A phase's figures for the end of `make test` (tests/tools/summary prints them): one JSON object a line.
+PHASES_LOG = Path(os.environ.get("LASTWORDS_PHASES", PROJECT_DIR / ".lab" / "phases.jsonl"))
 
 
 def hosts(group: str) -> list[str]:
@@ -92,15 +97,85 @@ def kmsg_reaches(sender: str, receiver: str, path: str, text: str, within: float
     return elapsed
 
 
-def run(argv: list[str], timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run a command (ansible-playbook as a rule) without colour; bounded in time."""
+def playbook_env(plain: bool = False) -> dict[str, str]:
+    """The environment of the tests' own ansible-playbook runs: no colour; timed by their phase, not recorded.
+
+    ``plain``: Ansible's own linear strategy over SSH, as users run it, even when `make scenario` runs the scenario
+    with Mitogen (ANSIBLE_STRATEGY=mitogen_linear, test-only). The phases that keep the default path proven pass it.
+    """
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
+    env.pop("LASTWORDS_RECORD_PLAYBOOKS", None)
+    if plain:
+        env["ANSIBLE_STRATEGY"] = "linear"
+    return env
 
 
-def playbook(path: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+def run(argv: list[str], timeout: float = 1800, plain: bool = False) -> subprocess.CompletedProcess:
+    """Run a command (ansible-playbook as a rule) without colour; bounded in time."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=playbook_env(plain))
+
+
+def playbook(path: Path, *args: str, timeout: float = 1800, plain: bool = False) -> subprocess.CompletedProcess:
     """Run ansible-playbook against the scenario's inventory; return the completed process."""
-    return run(["ansible-playbook", "-i", INVENTORY, str(path), *args], timeout=timeout)
+    return run(["ansible-playbook", "-i", INVENTORY, str(path), *args], timeout=timeout, plain=plain)
+
+
+class Background:
+    """ansible-playbook running while the tests go on (a phase on other hosts); ``wait()`` gives its result.
+
+    Bounded: ``wait`` kills it when ``timeout`` seconds have passed since the start. Its output goes to a file in
+    the ephemeral directory, so a long run cannot block on a full pipe.
+    """
+
+    def __init__(self, name: str, path: Path, *args: str, timeout: float = 1800, plain: bool = False):
+        self.name, self.timeout = name, timeout
+        self.log = EPHEMERAL / f"background-{name}.log"
+        self.started = time.monotonic()
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(["ansible-playbook", "-i", INVENTORY, str(path), *args], stdout=out,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=playbook_env(plain))
+
+    def wait(self) -> tuple[int, str, float]:
+        """(exit code, output, seconds from start to end)."""
+        try:
+            self.proc.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode, self.log.read_text(errors="replace"), time.monotonic() - self.started
+
+
+def serial_log(name: str) -> Path:
+    """The VM's serial console as the lab keeps it (.lab/molecule-<scenario>/<name>.serial.log)."""
+    return PROJECT_DIR / ".lab" / f"molecule-{SCENARIO}" / f"{name}.serial.log"
+
+
+_PANICS: list[str] = []
+
+
+def panic_proven(host: str, what: str) -> None:
+    """Count a real panic whose evidence a test has just checked (the end of `make test` prints the count)."""
+    _PANICS.append(f"{host}: {what}")
+    print(f"real panic proven: {host}: {what}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def phase_timer(request):
+    """Each test module of a scenario is a phase: its wall time and the panics it proved go to the phases log."""
+    del _PANICS[:]
+    start, failed_before = time.monotonic(), request.session.testsfailed
+    yield
+    name = Path(str(request.node.path)).stem.removeprefix("test_")
+    record_phase(name, time.monotonic() - start, panics=len(_PANICS), proven=list(_PANICS),
+                 failed=request.session.testsfailed - failed_before)
+
+
+def record_phase(phase: str, seconds: float, panics: int = 0, **figures: object) -> None:
+    """Append a phase's wall time (and the real panics whose evidence it checked) to the phases log."""
+    PHASES_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with open(PHASES_LOG, "a") as out:
+        out.write(json.dumps({"scenario": SCENARIO, "phase": phase, "seconds": round(seconds, 1),
+                              "panics": panics, **figures}) + "\n")
 
 
 def inventory_with(directory: Path, host: str, **variables: str | int) -> Path:

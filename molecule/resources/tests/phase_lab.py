@@ -1,15 +1,16 @@
-"""Smoke: the lab VMs are real Debian machines that boot through GRUB from their own disk."""
+"""Lab phase: the VMs are real Debian machines that boot through GRUB from their own disk, with two kernels,
+joined by the isolated lab segment. Run first (before any kernel change): the smoke scenario alone, or the start
+of e2e's verify on the armed lab."""
 
-import os
 import re
 
+import lwtest
 import pytest
-from testinfra.utils.ansible_runner import AnsibleRunner
 
-RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
-HOSTS = RUNNER.get_hosts("all")
+HOSTS = lwtest.hosts("all")
 testinfra_hosts = HOSTS
-EXPECTED_RELEASE = {"deb12": "12", "deb13": "13"}
+# the lab names its VMs after their image: deb12/receiver are Debian 12 (bookworm), deb13 is Debian 13 (trixie)
+EXPECTED_RELEASE = {"deb12": "12", "deb13": "13", "receiver": "12"}
 
 
 def test_python3_runs(host):
@@ -57,7 +58,7 @@ def test_lab_address_configured(host):
 
 @pytest.mark.parametrize("peer", HOSTS)
 def test_lab_segment_reaches_peers(host, peer):
-    peer_ip = RUNNER.get_variables(peer)["lastwords_ip"]
+    peer_ip = lwtest.hostvars(peer)["lastwords_ip"]
     out = host.run(f"ping -c 3 -W 5 {peer_ip}")
     assert out.rc == 0, out.stdout + out.stderr
     assert " 0% packet loss" in out.stdout

@@ -1,23 +1,23 @@
-"""rollback scenario: back to the previous kernel and forward again through a trial boot, armed again each time;
-bad input refused before any change; a trial kernel that panics at boot sends the host back by itself."""
+"""Rollback phase: back to the previous kernel and forward again through a trial boot, armed again each time; a
+second run and --check change nothing; bad input is refused before any change; a trial kernel that panics at boot
+sends the host back by itself.
+
+Runs on the first capture host, a Debian 12 VM with 6.1.0-56 (running) and 6.1.0-47 (older), armed. The tests
+run the kernel changes themselves, in file order: the rollback scenario alone, or e2e on its armed lab (where the
+other host's kdump is switched off and on meanwhile).
+"""
 
 import json
 import time
 
 import lwtest
-import pytest
 
 HOST = lwtest.hosts("panic_capture")[0]
 RECEIVER = lwtest.hosts("receivers")[0]
-AFTER = lwtest.REBOOTED_MARK.exists()  # after the side effect: forward again, then the failed trial
 OLD, NEW = "6.1.0-47-amd64", "6.1.0-56-amd64"
 PLAYBOOK = lwtest.PROJECT_DIR / "playbooks" / "kernel_rollback.yml"
-SERIAL_LOG = lwtest.PROJECT_DIR / ".lab" / "molecule-rollback" / f"{HOST}.serial.log"
+SCENARIO = lwtest.PROJECT_DIR / "molecule" / "rollback"
 testinfra_hosts = [HOST]
-
-WANT = NEW if AFTER else OLD
-OTHER = OLD if AFTER else NEW
-
 
 def sh(command):
     res = lwtest.ssh(HOST, command)
@@ -39,51 +39,58 @@ def boot_state():
               "apt-mark showhold; cat /proc/sys/kernel/random/boot_id; ls /var/lib/lastwords 2>/dev/null || true")
 
 
-def test_the_switch_took_and_was_timed():
-    result = outcome("forward" if AFTER else "rollback")
+def switch(version: str, record_as: str, want: str, other: str) -> None:
+    """kernel_rollback.yml on HOST alone (lastwords_hosts), then its recorded outcome checked."""
+    started = time.monotonic()
+    res = lwtest.playbook(SCENARIO / "switch.yml", "-e", f"lastwords_hosts={HOST}", "-e", f"kernel_version={version}",
+                          "-e", f"__record_as={record_as}", timeout=1800)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+    result = outcome(record_as)
     print(f"{HOST}: {result['before']['running']} -> {result['after']['running']} in {result['seconds']} s "
-          f"(reboot included), outcome {result['outcome']}")
+          f"(reboot included; playbook {time.monotonic() - started:.0f} s), outcome {result['outcome']}")
     assert result["outcome"] == "switched", result
-    assert result["before"]["running"] == OTHER and result["after"]["running"] == WANT
-    assert result["after"]["default"] == WANT and result["armed"] is True
+    assert result["before"]["running"] == other and result["after"]["running"] == want
+    assert result["after"]["default"] == want and result["armed"] is True
 
 
-def test_runs_the_chosen_kernel_from_its_own_default_entry(host):
-    assert host.check_output("uname -r") == WANT
+def check_runs(host, want: str, other: str) -> None:
+    """The host runs ``want`` from its own default entry, held, kdump loaded for it, netconsole delivering."""
+    assert host.check_output("uname -r") == want
     env = grubenv()
     assert env["saved_entry"].startswith("gnulinux-advanced-"), env
-    assert env["saved_entry"].split(">")[1].startswith(f"gnulinux-{WANT}-advanced-"), env
+    assert env["saved_entry"].split(">")[1].startswith(f"gnulinux-{want}-advanced-"), env
     assert not env.get("next_entry"), env
     cfg = host.file("/boot/grub/grub.cfg").content_string
     assert 'set default="${saved_entry}"' in cfg
     assert "lastwords-trial" not in cfg
     assert not host.file("/etc/grub.d/42_lastwords_trial").exists
     assert host.file("/etc/default/grub.d/zz-lastwords-kernel.cfg").contains("^GRUB_DEFAULT=saved$")
-
-
-def test_its_package_is_held_and_the_other_released():
+    # its package is held and the other one released
     held = sh("apt-mark showhold").split()
-    assert f"linux-image-{WANT}" in held and f"linux-image-{OTHER}" not in held, held
-
-
-def test_kdump_is_loaded_for_the_new_release(host):
+    assert f"linux-image-{want}" in held and f"linux-image-{other}" not in held, held
+    # kdump is loaded for the new release
     assert host.file("/sys/kernel/kexec_crash_loaded").content_string.strip() == "1"
-    assert host.file(f"/var/lib/kdump/initrd.img-{WANT}").exists
-    assert sh("readlink -f /var/lib/kdump/vmlinuz") == f"/boot/vmlinuz-{WANT}"
-    assert sh("readlink -f /var/lib/kdump/initrd.img") == f"/var/lib/kdump/initrd.img-{WANT}"
+    assert host.file(f"/var/lib/kdump/initrd.img-{want}").exists
+    assert sh("readlink -f /var/lib/kdump/vmlinuz") == f"/boot/vmlinuz-{want}"
+    assert sh("readlink -f /var/lib/kdump/initrd.img") == f"/var/lib/kdump/initrd.img-{want}"
     facts = host.ansible("lastwords.panic.capture_facts", check=False)["capture"]
     assert facts["armed"] is True, facts["problems"]
-    assert facts["kernel_release"] == WANT and facts["kdump"]["initrd_exists"] is True
-
-
-def test_netconsole_reaches_the_receiver():
-    text = lwtest.canary(f"kernel-{WANT}")
+    assert facts["kernel_release"] == want and facts["kdump"]["initrd_exists"] is True
+    # netconsole reaches the receiver
+    text = lwtest.canary(f"kernel-{want}")
     elapsed = lwtest.kmsg_reaches(HOST, RECEIVER, f"/var/log/netconsole/{HOST}.log", text, within=5.0)
-    print(f"{HOST} on {WANT}: kmsg -> receiver in {elapsed:.2f}s")
+    print(f"{HOST} on {want}: kmsg -> receiver in {elapsed:.2f}s")
     assert elapsed < 5.0
 
 
-@pytest.mark.skipif(AFTER, reason="once per scenario")
+def test_rollback_to_previous():
+    switch("previous", "rollback", OLD, NEW)
+
+
+def test_runs_the_previous_kernel_armed(host):
+    check_runs(host, OLD, NEW)
+
+
 def test_second_run_changes_nothing():
     before = boot_state()
     started = time.monotonic()
@@ -97,7 +104,6 @@ def test_second_run_changes_nothing():
     assert boot_state() == before
 
 
-@pytest.mark.skipif(AFTER, reason="once per scenario")
 def test_check_mode_says_what_it_would_do_and_changes_nothing():
     before = boot_state()
     res = lwtest.playbook(PLAYBOOK, "--check", "-e", f"kernel_version={NEW}")
@@ -107,14 +113,12 @@ def test_check_mode_says_what_it_would_do_and_changes_nothing():
     assert boot_state() == before
 
 
-@pytest.mark.skipif(AFTER, reason="once per scenario")
-def test_bad_input_fails_before_any_change():
+def test_kernel_bad_input_fails_before_any_change():
     before = boot_state()
-    lwtest.assert_bad_input_refused(lwtest.SCENARIO_DIR / "bad_input.yml")
+    lwtest.assert_bad_input_refused(SCENARIO / "bad_input.yml")
     assert boot_state() == before
 
 
-@pytest.mark.skipif(AFTER, reason="once per scenario")
 def test_more_than_one_host_needs_the_switch():
     before = boot_state()
     res = lwtest.playbook(PLAYBOOK, "-e", "lastwords_hosts=all", "-e", f"kernel_version={NEW}")
@@ -125,15 +129,29 @@ def test_more_than_one_host_needs_the_switch():
     assert boot_state() == before
 
 
-@pytest.mark.skipif(not AFTER, reason="after the side effect")
+def test_roll_forward_again():
+    switch(NEW, "forward", NEW, OLD)
+
+
+def test_runs_the_newest_kernel_armed(host):
+    check_runs(host, NEW, OLD)
+
+
 def test_a_trial_kernel_that_panics_sends_the_host_back_by_itself(host):
-    run = json.loads((lwtest.EPHEMERAL / "kernel-failed-trial.json").read_text())
-    out = " ".join((run["stdout"] + run["stderr"]).split())
-    print(f"{HOST}: failed trial of {OLD} (init=/bin/false) took {run['seconds']} (two boots)")
-    assert run["rc"] != 0, out[-3000:]
+    serial_log = lwtest.serial_log(HOST)
+    seen = serial_log.stat().st_size  # the serial log since this trial only
+    started = time.monotonic()
+    res = lwtest.playbook(PLAYBOOK, "-e", f"lastwords_hosts={HOST}", "-e",
+                          f'{{"kernel_version": "{OLD}", "kernel_trial_args": ["init=/bin/false"]}}', timeout=1800)
+    took = time.monotonic() - started
+    out = " ".join((res.stdout + res.stderr).split())
+    print(f"{HOST}: failed trial of {OLD} (init=/bin/false) took {took:.0f} s (two boots)")
+    assert res.returncode != 0, out[-3000:]
     assert "kernel trial failed" in out and f"runs {NEW}, not {OLD}" in out, out[-3000:]
     # the trial kernel really booted and panicked, then reset itself (serial console of the VM)
-    serial = SERIAL_LOG.read_text(errors="replace")
+    with open(serial_log, "rb") as f:
+        f.seek(seen)
+        serial = f.read().decode(errors="replace")
     assert "Attempted to kill init" in serial, "no panic of the trial kernel in the serial log"
     assert "panic=10 init=/bin/false" in serial or "lastwords trial" in serial
     # back on the old default, nothing of the trial left, the trial kernel not held
@@ -141,3 +159,4 @@ def test_a_trial_kernel_that_panics_sends_the_host_back_by_itself(host):
     assert grubenv()["saved_entry"].split(">")[1].startswith(f"gnulinux-{NEW}-advanced-")
     assert not host.file("/etc/grub.d/42_lastwords_trial").exists
     assert f"linux-image-{OLD}" not in sh("apt-mark showhold").split()
+    lwtest.panic_proven(HOST, f"trial kernel {OLD} panicked at boot (init=/bin/false), host back on {NEW} by itself")

@@ -1,0 +1,3 @@
+"""e2e, phase 1: the lab itself (phase_lab)."""
+
+from phase_lab import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""e2e, phase 2: netconsole on the armed lab (phase_netconsole)."""
+
+from phase_netconsole import *  # noqa: F403

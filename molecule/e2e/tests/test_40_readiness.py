@@ -1,0 +1,3 @@
+"""e2e, phase 4: readiness and every breakage named (phase_readiness)."""
+
+from phase_readiness import *  # noqa: F403

@@ -1,0 +1,30 @@
+"""kdump scenario: armed through GRUB (phase_kdump), then a real panic on both hosts whose vmcore reads back, then
+kdump switched off and on again."""
+
+import lwtest
+from phase_kdump import (  # noqa: F401  (collected in this order)
+    HOSTS,
+    check_newest_dump,
+    check_toggle,
+    test_crash_kernel_is_loaded_and_armed,
+    test_crashkernel_comes_from_grub,
+    test_kdump_bad_input_fails_before_any_change,
+    test_kdump_tools_config_edited_by_key,
+    testinfra_hosts,
+    toggle,
+)
+
+
+def test_a_real_panic_comes_back_on_its_own():
+    res = lwtest.playbook(lwtest.SCENARIO_DIR / "panic.yml", timeout=1800)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+
+
+def test_the_panic_left_a_vmcore_that_reads_back(host):
+    name = host.backend.get_hostname()
+    proof = check_newest_dump(host, (lwtest.EPHEMERAL / f"panic-{name}.txt").read_text().split()[1])
+    lwtest.panic_proven(name, proof)
+
+
+def test_kdump_off_and_on_again():
+    check_toggle(toggle())

@@ -1,0 +1,3 @@
+"""netconsole scenario: phase_netconsole before the reboot (side effect) and again after it."""
+
+from phase_netconsole import *  # noqa: F403

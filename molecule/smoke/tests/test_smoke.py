@@ -1,0 +1,3 @@
+"""smoke scenario: the lab alone (phase_lab)."""
+
+from phase_lab import *  # noqa: F403
