@@ -33,6 +33,16 @@ def hosts(group: str) -> list[str]:
     return RUNNER.get_hosts(group)
 
 
+def host(name: str):
+    """A testinfra host for ``name``, for tests whose order matters.
+
+    testinfra's ``host`` fixture is parametrized per module, and pytest groups a module's tests by that parameter:
+    a test that takes the fixture runs next to the module's first test that takes it, not where it is written.
+    A phase whose tests act and then check (a rollback, then its checks) calls this instead.
+    """
+    return RUNNER.get_host(name)
+
+
 def hostvars(name: str) -> dict:
     return RUNNER.get_variables(name)
 
