@@ -25,25 +25,14 @@ def accel() -> str:
     return "tcg"
 
 
-# TCG's CPU: everything it emulates ("max": measured as fast as or faster than Nehalem or Haswell models for
-# Python and gzip in the guest) except SVM, which only makes the guest load kvm_amd at every boot.
-TCG_CPU = "max,-svm"
-
-
 def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
-    """The QEMU command line every lab VM starts from.
-
-    ``-vga none``: the VMs are headless (serial console only). With q35's default VGA, Debian's bochs-drm module
-    clears the 16 MiB of video memory at every boot, which TCG does through its slow path for video memory: the
-    serial log showed an RCU stall of 27 s in ``clear_page_erms`` from udev, then fbcon drawing every console line.
-    """
     acc = accel()
     argv = ["qemu-system-x86_64", "-machine", "q35", "-m", str(memory), "-smp", str(cpus),
-            "-display", "none", "-vga", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
+            "-display", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
     if acc == "kvm":
         argv += ["-accel", "kvm", "-cpu", "host"]
     else:
-        argv += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("LWLAB_CPU", TCG_CPU)]
+        argv += ["-accel", "tcg,thread=multi", "-cpu", os.environ.get("LWLAB_CPU", "max")]
     return argv
 
 

@@ -61,11 +61,7 @@ def test_cached_image_is_not_rebuilt(monkeypatch):
 
 def test_accel_override_and_default(monkeypatch):
     monkeypatch.setenv("LWLAB_ACCEL", "tcg")
-    monkeypatch.delenv("LWLAB_CPU", raising=False)
     assert "tcg,thread=multi" in qemu.base_argv()
-    argv = qemu.base_argv()
-    assert argv[argv.index("-vga") + 1] == "none"  # headless: no bochs-drm clearing video memory under TCG
-    assert argv[argv.index("-cpu") + 1] == "max,-svm"
     monkeypatch.delenv("LWLAB_ACCEL")
     hw = any(Path(f"/sys/module/{m}").exists() for m in ("kvm_intel", "kvm_amd"))
     assert qemu.accel() == ("kvm" if hw else "tcg")
