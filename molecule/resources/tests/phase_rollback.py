@@ -95,7 +95,7 @@ def test_runs_the_previous_kernel_armed():
 def test_second_run_changes_nothing():
     before = boot_state()
     started = time.monotonic()
-    res = lwtest.playbook(PLAYBOOK, "-e", f"kernel_version={OLD}")
+    res = lwtest.playbook(PLAYBOOK, "-e", f"lastwords_hosts={HOST}", "-e", f"kernel_version={OLD}")
     print(f"second run on {OLD}: {time.monotonic() - started:.1f} s")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
@@ -107,7 +107,7 @@ def test_second_run_changes_nothing():
 
 def test_check_mode_says_what_it_would_do_and_changes_nothing():
     before = boot_state()
-    res = lwtest.playbook(PLAYBOOK, "--check", "-e", f"kernel_version={NEW}")
+    res = lwtest.playbook(PLAYBOOK, "--check", "-e", f"lastwords_hosts={HOST}", "-e", f"kernel_version={NEW}")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert f"would boot {NEW} once with panic=10" in " ".join(out.split()), out[-3000:]
