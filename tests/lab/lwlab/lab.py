@@ -130,7 +130,7 @@ class Lab:
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
         log = open(self.dir / "hub.log", "w")  # handed to the child
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=True, preexec_fn=qemu.all_cpus)
         time.sleep(0.3)
         if proc.poll() is not None:
             raise SystemExit(f"lwlab: lab hub failed to start: {(self.dir / 'hub.log').read_text()}")

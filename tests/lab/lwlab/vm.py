@@ -70,7 +70,7 @@ class VM:
             "-serial", f"file:{self.serial}",
             "-pidfile", str(self.pidfile), "-daemonize",
         ]
-        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, preexec_fn=qemu.all_cpus)
         if res.returncode != 0:
             raise VMError(f"{self.name}: qemu failed to start (exit {res.returncode}): {res.stderr.strip()}")
 

@@ -226,3 +226,15 @@ echo 'Connection refused' >&2; exit 255
     with pytest.raises(VMError, match=r"exit 1\): no"):
         vm.ssh("false")
     assert len(calls.read_text().split()) == 1
+
+
+def test_lab_processes_get_every_cpu_back_from_a_pinned_caller():
+    # a caller pinned to one CPU (as Mitogen's strategy pins its workers) must not pin the VMs it starts
+    code = ("import os, subprocess, sys; os.sched_setaffinity(0, {0}); "
+            "from lwlab import qemu; "
+            "out = subprocess.run([sys.executable, '-c', 'import os; print(sorted(os.sched_getaffinity(0)))'], "
+            "capture_output=True, text=True, preexec_fn=qemu.all_cpus).stdout; print(out.strip())")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=LAB_SRC))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == str(list(range(os.cpu_count()))), res.stdout
