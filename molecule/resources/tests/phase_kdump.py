@@ -51,12 +51,15 @@ def test_kdump_bad_input_fails_before_any_change():
 
 # ----------------------------------------------------------------------------------- after a real panic
 
-def check_newest_dump(host, trigger_seconds: str | None = None) -> str:
-    """The newest dump under /var/crash is a kdump dump whose kernel log makedumpfile reads back, sysrq panic in it."""
+def check_newest_dump(host, trigger_seconds: str | None = None, refilter: bool = False) -> str:
+    """The one dump under /var/crash is a kdump dump whose kernel log makedumpfile reads back, sysrq panic in it.
+
+    ``refilter``: also re-filter it at -d 31 with each compression and print the sizes (the kdump scenario's figures).
+    """
     name = host.backend.get_hostname()
-    dumps = sorted(host.check_output("ls -1d /var/crash/2*/").split())
-    assert dumps, f"{name}: no dump under /var/crash"
-    d = dumps[-1].rstrip("/")
+    dumps = host.check_output("ls -1d /var/crash/2*/").split()
+    assert len(dumps) == 1, dumps  # one panic on a fresh lab: one dump
+    d = dumps[0].rstrip("/")
     files = host.check_output(f"ls -1 {d}").split()
     dump = next(f for f in files if f.startswith("dump."))
     dmesg = next(f for f in files if f.startswith("dmesg."))
@@ -70,8 +73,17 @@ def check_newest_dump(host, trigger_seconds: str | None = None) -> str:
         assert res.rc == 0, res.stderr
         src = "/root/lastwords-vmcore"
     res = host.run(f"makedumpfile --dump-dmesg {src} /root/lastwords-dmesg.txt && grep -c 'sysrq triggered crash' "
-                   f"/root/lastwords-dmesg.txt; rm -f /root/lastwords-dmesg.txt /root/lastwords-vmcore")
+                   f"/root/lastwords-dmesg.txt; rm -f /root/lastwords-dmesg.txt")
     assert res.rc == 0 and int(res.stdout.strip().splitlines()[-1]) >= 1, res.stdout + res.stderr
+    if refilter:
+        sizes = {}
+        for label, flag in (("zlib", "-c"), ("lzo", "-l"), ("none", "")):
+            res = host.run(f"makedumpfile {flag} -d 31 {src} /root/lastwords-refiltered >/dev/null 2>&1; "
+                           f"stat -c %s /root/lastwords-refiltered; rm -f /root/lastwords-refiltered")
+            sizes[label] = int(res.stdout.split()[-1])
+        print(f"{name}: re-filtered at -d 31: " + ", ".join(f"{k} {v / 1024**2:.1f} MiB" for k, v in sizes.items()))
+        assert sizes["zlib"] < sizes["none"] and sizes["lzo"] < sizes["none"]
+    host.run("rm -f /root/lastwords-vmcore")
     size = int(host.check_output(f"stat -c %s {d}/{dump}"))
     ram = int(host.check_output("awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo"))
     took = f"trigger -> SSH {trigger_seconds}s; " if trigger_seconds else ""
