@@ -43,6 +43,14 @@ def host(name: str):
     return RUNNER.get_host(name)
 
 
+def module(name: str, module_name: str, args: str | None = None) -> dict:
+    """Run an Ansible module on ``name`` for real (not in check mode) and return its result.
+
+    ``host.ansible`` needs testinfra's ansible backend; ``host()`` above gives the inventory's SSH backend.
+    """
+    return RUNNER.run_module(name, module_name, args, check=False)
+
+
 def hostvars(name: str) -> dict:
     return RUNNER.get_variables(name)
 
@@ -207,6 +215,15 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         if m:
             result[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
     return result
+
+
+def slowest(output: str, count: int = 5) -> str:
+    """The first ``count`` rows of the lastwords_timer callback's slowest-tasks list at the end of ``output``."""
+    head, _, tail = output.rpartition("lastwords_timer:")
+    if not head and not tail:
+        return "(no task timer in the output)"
+    lines = tail.splitlines()
+    return "\n".join(["lastwords_timer:" + lines[0]] + [line for line in lines[1:count + 1] if line.strip()])
 
 
 def mount_read_only(name: str, path: str = "/mnt/lastwords-ro") -> None:

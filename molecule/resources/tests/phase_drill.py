@@ -1,8 +1,9 @@
 """Drill phase (e2e): the crash drill refuses without the right confirmation, then panics every capture host at
 once; the trace reaches the receiver, and each host's new vmcore reads back with makedumpfile; the hosts are armed
 again; collect fetches each dump once; a short soak passes with its throughput, and a soak whose server port is
-taken fails naming the holder and leaves no load running. The drill runs over plain SSH with Ansible's own
-strategy (the panic, the lost connection and the wait for the host are the default path users have).
+taken fails naming the holder and leaves no load running. The drill itself runs over plain SSH with Ansible's own
+strategy (the panic, the lost connection and the wait for the host are the default path users have); the
+refusals and the rest take the scenario's strategy.
 """
 
 import json
@@ -30,7 +31,7 @@ def boot_ids() -> dict[str, str]:
 def test_drill_refuses_without_the_right_confirmation():
     before = boot_ids()
     for args in ((), ("-e", "lastwords_drill_confirm=" + HOSTS[0]), ("-e", "lastwords_drill_confirm=nas")):
-        res = lwtest.playbook(PLAYBOOKS / "crash_drill.yml", *args, plain=True)
+        res = lwtest.playbook(PLAYBOOKS / "crash_drill.yml", *args)
         out = res.stdout + res.stderr
         assert res.returncode != 0, out[-2000:]
         assert "Refusing the crash drill, nothing was changed" in out, out[-2000:]
@@ -63,6 +64,7 @@ def test_crash_drill_on_both_hosts_captures_trace_and_vmcore():
               f"trigger->back {row['return_seconds']} s, dump {row['dump_size_bytes'] / 2**20:.1f} MiB "
               f"= {100 * row['dump_size_bytes'] / ram:.1f}% of RAM")
     print(f"crash drill wall time, both hosts: {took:.0f} s")
+    print(lwtest.slowest(out))
 
 
 def test_each_drill_vmcore_reads_back_with_makedumpfile():

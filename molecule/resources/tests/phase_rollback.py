@@ -48,6 +48,7 @@ def switch(version: str, record_as: str, want: str, other: str) -> None:
     result = outcome(record_as)
     print(f"{HOST}: {result['before']['running']} -> {result['after']['running']} in {result['seconds']} s "
           f"(reboot included; playbook {time.monotonic() - started:.0f} s), outcome {result['outcome']}")
+    print(lwtest.slowest(res.stdout))
     assert result["outcome"] == "switched", result
     assert result["before"]["running"] == other and result["after"]["running"] == want
     assert result["after"]["default"] == want and result["armed"] is True
@@ -74,7 +75,7 @@ def check_runs(want: str, other: str) -> None:
     assert host.file(f"/var/lib/kdump/initrd.img-{want}").exists
     assert sh("readlink -f /var/lib/kdump/vmlinuz") == f"/boot/vmlinuz-{want}"
     assert sh("readlink -f /var/lib/kdump/initrd.img") == f"/var/lib/kdump/initrd.img-{want}"
-    facts = host.ansible("lastwords.panic.capture_facts", check=False)["capture"]
+    facts = lwtest.module(HOST, "lastwords.panic.capture_facts")["capture"]
     assert facts["armed"] is True, facts["problems"]
     assert facts["kernel_release"] == want and facts["kdump"]["initrd_exists"] is True
     # netconsole reaches the receiver
@@ -148,6 +149,7 @@ def test_a_trial_kernel_that_panics_sends_the_host_back_by_itself():
     took = time.monotonic() - started
     out = " ".join((res.stdout + res.stderr).split())
     print(f"{HOST}: failed trial of {OLD} (init=/bin/false) took {took:.0f} s (two boots)")
+    print(lwtest.slowest(res.stdout))
     assert res.returncode != 0, out[-3000:]
     assert "kernel trial failed" in out and f"runs {NEW}, not {OLD}" in out, out[-3000:]
     # the trial kernel really booted and panicked, then reset itself (serial console of the VM)

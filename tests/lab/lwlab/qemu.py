@@ -27,8 +27,10 @@ def accel() -> str:
 
 def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
     acc = accel()
+    # no display adapter: the guests speak on the serial console (console=ttyS0), and a VGA device only gives
+    # the guest kernel a frame buffer to draw every console line into, under TCG at the host's expense
     argv = ["qemu-system-x86_64", "-machine", "q35", "-m", str(memory), "-smp", str(cpus),
-            "-display", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
+            "-display", "none", "-vga", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
     if acc == "kvm":
         argv += ["-accel", "kvm", "-cpu", "host"]
     else:
