@@ -38,6 +38,19 @@ def test_boot_ids_show_whether_the_hosts_rebooted():
         assert all(ids[s] != before[s] for s in SENDERS), (before, ids)
 
 
+@pytest.mark.parametrize("sender", [s for s in SENDERS if lwtest.hostvars(s).get("netconsole_persist") == "cmdline"])
+def test_cmdline_mode_starts_netconsole_from_the_initramfs(sender):
+    """The image of the running kernel has the module, and it started before the root file system was mounted."""
+    if "netconsole.netconsole=" not in lwtest.ssh(sender, "cat /proc/cmdline").stdout:
+        pytest.skip("the parameter takes effect at the next boot")
+    res = lwtest.ssh(sender, "lsinitramfs /boot/initrd.img-$(uname -r) | grep -c '/netconsole\\.ko'", timeout=300)
+    assert res.stdout.strip() == "1", res.stdout + res.stderr
+    log = lwtest.ssh(sender, "journalctl -k -b -o cat --no-pager", timeout=300).stdout.splitlines()
+    started = [i for i, line in enumerate(log) if "netconsole: network logging started" in line]
+    root = [i for i, line in enumerate(log) if "EXT4-fs (vda1): mounted filesystem" in line]
+    assert started and root and started[0] < root[0], (started[:1], root[:1])
+
+
 def test_lines_are_in_the_agreed_format(host):
     text = lwtest.canary("format")
     lwtest.kmsg_reaches(SENDERS[0], RECEIVER, f"{LOG_DIR}/{SENDERS[0]}.log", text)
