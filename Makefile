@@ -27,8 +27,8 @@ TEST_SCENARIOS ?= e2e
 ALL_SCENARIOS := smoke netconsole kdump rollback e2e
 # Scenarios run Ansible with Mitogen's strategy (test-only, tests/tools/strategy; never in the collection): a module
 # call on a TCG guest costs ~1 s instead of 5-9 s (site.yml's second run on the e2e lab: 72 s instead of 406 s).
-# The readiness and drill phases and kdump's off/on reboots stay on Ansible's own strategy over plain SSH, the path
-# users have. LASTWORDS_MITOGEN=0 runs everything that way. Mitogen's connection timeout covers starting its Python
+# The first readiness runs, the unreachable-host case and the crash drill stay on Ansible's own strategy over plain
+# SSH, the path users have. LASTWORDS_MITOGEN=0 runs everything that way. Mitogen's connection timeout covers starting its Python
 # on the guest too, which took longer than Ansible's default 10 s on three guests that had just booted under TCG
 # (every host UNREACHABLE, "Connection timed out", at the first task after create): 60 s.
 LASTWORDS_MITOGEN ?= 1
