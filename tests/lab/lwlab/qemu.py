@@ -27,8 +27,9 @@ def accel() -> str:
 
 def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
     acc = accel()
-    # no display adapter: the guests speak on the serial console (console=ttyS0), and a VGA device only gives
-    # the guest kernel a frame buffer to draw every console line into, under TCG at the host's expense
+    # no display adapter: the guests speak on the serial console (console=ttyS0) and nothing reads a screen.
+    # Measured alone it gains nothing (boot to SSH: bookworm 48.5 s without, 50.3 s with; trixie 71.5 s and
+    # 70.9 s); it spares the guests a frame buffer console they never show
     argv = ["qemu-system-x86_64", "-machine", "q35", "-m", str(memory), "-smp", str(cpus),
             "-display", "none", "-vga", "none", "-monitor", "none", "-device", "virtio-rng-pci"]
     if acc == "kvm":
