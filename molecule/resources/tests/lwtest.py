@@ -219,8 +219,8 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def slowest(output: str, count: int = 5) -> str:
     """The first ``count`` rows of the lastwords_timer callback's slowest-tasks list at the end of ``output``."""
-    head, _, tail = output.rpartition("lastwords_timer:")
-    if not head and not tail:
+    _, found, tail = output.rpartition("lastwords_timer:")
+    if not found:
         return "(no task timer in the output)"
     lines = tail.splitlines()
     return "\n".join(["lastwords_timer:" + lines[0]] + [line for line in lines[1:count + 1] if line.strip()])

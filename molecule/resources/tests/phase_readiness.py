@@ -27,10 +27,8 @@ def readiness(*args: str, inventory: str | None = None, plain: bool = False) -> 
     """
     REPORT.unlink(missing_ok=True)
     start = time.monotonic()
-    if inventory:
-        res = lwtest.run(["ansible-playbook", "-i", inventory, str(PLAYBOOKS / "readiness.yml"), *args], plain=plain)
-    else:
-        res = lwtest.playbook(PLAYBOOKS / "readiness.yml", *args, plain=plain)
+    res = lwtest.run(["ansible-playbook", "-i", inventory or lwtest.INVENTORY, str(PLAYBOOKS / "readiness.yml"), *args],
+                     plain=plain)
     took = time.monotonic() - start
     out = res.stdout + res.stderr
     assert REPORT.exists(), out[-3000:]
