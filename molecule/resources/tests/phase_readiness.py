@@ -18,6 +18,7 @@ HOSTS = lwtest.hosts("panic_capture")
 RECEIVER = lwtest.hosts("receivers")[0]
 PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
 REPORT = lwtest.EPHEMERAL / "report" / "readiness.json"
+UNIT = "lastwords-netconsole"  # the netconsole role's units (modules-load mode)
 
 
 def readiness(*args: str, inventory: str | None = None, plain: bool = False) -> tuple[int, str, dict, float]:
@@ -89,7 +90,10 @@ def test_kdump_unloaded_on_one_host_is_named_and_the_other_stays_armed():
 def test_netconsole_target_disabled_on_one_host_is_named():
     broken, other = HOSTS[0], HOSTS[-1]
     targets = "/sys/kernel/config/netconsole/*/enabled"
-    res = lwtest.ssh(broken, f"for f in {targets}; do echo 0 > $f; done; cat {targets}")
+    # the role's timer sets a disabled target up again within a minute (CI once saw it heal the target before
+    # readiness read it): held while the target is off, and its service is what turns the target on again below
+    res = lwtest.ssh(broken, f"systemctl stop {UNIT}.timer && for f in {targets}; do echo 0 > $f; done; "
+                             f"cat {targets}")
     assert res.returncode == 0 and set(res.stdout.split()) == {"0"}, res.stdout + res.stderr
     try:
         rc, _out, report, _took = readiness()
@@ -101,7 +105,7 @@ def test_netconsole_target_disabled_on_one_host_is_named():
         assert rows(report)[other]["status"] == "ARMED"
         assert report["receiver_note"] is None  # the other host delivered: not the receiver's fault
     finally:
-        res = lwtest.ssh(broken, f"for f in {targets}; do echo 1 > $f; done; cat {targets}")
+        res = lwtest.ssh(broken, f"systemctl start {UNIT}.service; cat {targets}; systemctl start {UNIT}.timer")
         assert set(res.stdout.split()) == {"1"}, res.stdout + res.stderr
 
 
