@@ -12,6 +12,8 @@ import time
 
 import lwtest
 
+from lwlab.image import RECIPES
+
 HOST = lwtest.hosts("panic_capture")[0]
 RECEIVER = lwtest.hosts("receivers")[0]
 OLD, NEW = "6.1.0-47-amd64", "6.1.0-56-amd64"
@@ -19,14 +21,21 @@ PLAYBOOK = lwtest.PROJECT_DIR / "playbooks" / "kernel_rollback.yml"
 SCENARIO = lwtest.PROJECT_DIR / "molecule" / "rollback"
 # no testinfra `host` fixture here: its tests act, then check, in file order (lwtest.host says why)
 
-def sh(command):
-    res = lwtest.ssh(HOST, command)
+def sh(command, host=HOST):
+    res = lwtest.ssh(host, command)
     assert res.returncode == 0, f"{command}: {res.stderr}"
     return res.stdout.strip()
 
 
-def grubenv():
-    return dict(line.split("=", 1) for line in sh("grub-editenv /boot/grub/grubenv list").splitlines() if "=" in line)
+def grubenv(host=HOST):
+    return dict(line.split("=", 1) for line in sh("grub-editenv /boot/grub/grubenv list", host).splitlines()
+                if "=" in line)
+
+
+def kernels(host: str) -> tuple[str, str]:
+    """(older, newest) kernel of a lab host, from its image's recipe."""
+    newest, older = RECIPES[lwtest.hostvars(host)["lastwords_lab_image"]]["kernels"]
+    return older, newest
 
 
 def outcome(name):
@@ -70,9 +79,11 @@ def check_runs(want: str, other: str) -> None:
     # its package is held and the other one released
     held = sh("apt-mark showhold").split()
     assert f"linux-image-{want}" in held and f"linux-image-{other}" not in held, held
-    # kdump is loaded for the new release
+    # kdump is loaded for the new release, from the initrd the kernel role built before the reboot
     assert host.file("/sys/kernel/kexec_crash_loaded").content_string.strip() == "1"
     assert host.file(f"/var/lib/kdump/initrd.img-{want}").exists
+    journal = sh("journalctl -b -u kdump-tools.service --no-pager -o cat")
+    assert "Generating" not in journal, journal  # not built in this boot (SSH waited minutes for that before)
     assert sh("readlink -f /var/lib/kdump/vmlinuz") == f"/boot/vmlinuz-{want}"
     assert sh("readlink -f /var/lib/kdump/initrd.img") == f"/var/lib/kdump/initrd.img-{want}"
     facts = lwtest.module(HOST, "lastwords.panic.capture_facts")["capture"]
@@ -139,28 +150,39 @@ def test_runs_the_newest_kernel_armed():
     check_runs(NEW, OLD)
 
 
-def test_a_trial_kernel_that_panics_sends_the_host_back_by_itself():
-    host = lwtest.host(HOST)
-    serial_log = lwtest.serial_log(HOST)
-    seen = serial_log.stat().st_size  # the serial log since this trial only
-    started = time.monotonic()
-    res = lwtest.playbook(PLAYBOOK, "-e", f"lastwords_hosts={HOST}", "-e",
-                          f'{{"kernel_version": "{OLD}", "kernel_trial_args": ["init=/bin/false"]}}', timeout=1800)
-    took = time.monotonic() - started
-    out = " ".join((res.stdout + res.stderr).split())
-    print(f"{HOST}: failed trial of {OLD} (init=/bin/false) took {took:.0f} s (two boots)")
-    print(lwtest.slowest(res.stdout))
-    assert res.returncode != 0, out[-3000:]
-    assert "kernel trial failed" in out and f"runs {NEW}, not {OLD}" in out, out[-3000:]
+def start_trial(host: str, old: str) -> tuple[lwtest.Background, int]:
+    """kernel_rollback.yml to ``old`` with init=/bin/false, which panics at boot: started, not waited for.
+
+    Also the serial log's size now, so that check_trial reads this trial's boots only.
+    """
+    seen = lwtest.serial_log(host).stat().st_size
+    run = lwtest.Background(f"trial-{host}", PLAYBOOK, "-e", f"lastwords_hosts={host}", "-e",
+                            f'{{"kernel_version": "{old}", "kernel_trial_args": ["init=/bin/false"]}}', timeout=1800)
+    return run, seen
+
+
+def check_trial(started: tuple[lwtest.Background, int], host: str, old: str, new: str) -> None:
+    """The trial failed, the trial kernel really panicked, the host is back on ``new`` with nothing left over."""
+    run, seen = started
+    rc, output, took = run.wait()
+    out = " ".join(output.split())
+    print(f"{host}: failed trial of {old} (init=/bin/false) took {took:.0f} s (two boots)")
+    print(lwtest.slowest(output))
+    assert rc != 0, out[-3000:]
+    assert "kernel trial failed" in out and f"runs {new}, not {old}" in out, out[-3000:]
     # the trial kernel really booted and panicked, then reset itself (serial console of the VM)
-    with open(serial_log, "rb") as f:
+    with open(lwtest.serial_log(host), "rb") as f:
         f.seek(seen)
         serial = f.read().decode(errors="replace")
     assert "Attempted to kill init" in serial, "no panic of the trial kernel in the serial log"
     assert "panic=10 init=/bin/false" in serial or "lastwords trial" in serial
     # back on the old default, nothing of the trial left, the trial kernel not held
-    assert host.check_output("uname -r") == NEW
-    assert grubenv()["saved_entry"].split(">")[1].startswith(f"gnulinux-{NEW}-advanced-")
-    assert not host.file("/etc/grub.d/42_lastwords_trial").exists
-    assert f"linux-image-{OLD}" not in sh("apt-mark showhold").split()
-    lwtest.panic_proven(HOST, f"trial kernel {OLD} panicked at boot (init=/bin/false), host back on {NEW} by itself")
+    assert sh("uname -r", host) == new
+    assert grubenv(host)["saved_entry"].split(">")[1].startswith(f"gnulinux-{new}-advanced-")
+    assert sh("ls /etc/grub.d", host).split().count("42_lastwords_trial") == 0
+    assert f"linux-image-{old}" not in sh("apt-mark showhold", host).split()
+    lwtest.panic_proven(host, f"trial kernel {old} panicked at boot (init=/bin/false), host back on {new} by itself")
+
+
+def test_a_trial_kernel_that_panics_sends_the_host_back_by_itself():
+    check_trial(start_trial(HOST, OLD), HOST, OLD, NEW)
