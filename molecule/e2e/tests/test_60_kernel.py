@@ -1,9 +1,11 @@
-"""e2e, phase 6: the kernel of the first host rolled back and forward, and a trial that panics at boot
-(phase_rollback), while kdump is switched off and on again on the other host (phase_kdump's toggle, without its
-reboots): the two phases touch different hosts, so they run at the same time. Then every host is armed again.
+"""e2e, phase 6: the first host's kernel rolled back and forward (phase_rollback), while the other host runs a
+trial kernel that panics at boot and then has its kdump switched off and on again (phase_kdump's toggle, without
+its reboots). The two hosts' work touches different hosts, so it runs at the same time: the other host's runs go
+in the background, one after the other. Then every host is armed again.
 
-pytest runs a module's tests in the order their names enter it: the toggle starts first, the rollback tests
-follow (imported), the toggle's result and the final readiness come last.
+pytest runs a module's tests in the order their names enter it: the trial starts first, the rollback tests
+follow (taken from it in two parts), the trial's result and the toggle's start come between them, the toggle's result
+and the final readiness last.
 """
 
 import lwtest
@@ -12,22 +14,46 @@ import phase_rollback
 from phase_readiness import readiness
 
 OTHERS = [h for h in lwtest.hosts("panic_capture") if h != phase_rollback.HOST]
+OTHER = OTHERS[0] if OTHERS else None
+_TRIAL: list = []
 _TOGGLE: list[lwtest.Background] = []
 
 
+def test_trial_starts_on_the_other_host():
+    assert OTHER, "e2e needs a second capture host for its trial and toggle"
+    old, _new = phase_rollback.kernels(OTHER)
+    _TRIAL.append(phase_rollback.start_trial(OTHER, old))
+
+
+# in this order: each one leaves the host as the next one needs it
+test_rollback_to_previous = phase_rollback.test_rollback_to_previous
+test_runs_the_previous_kernel_armed = phase_rollback.test_runs_the_previous_kernel_armed
+test_second_run_changes_nothing = phase_rollback.test_second_run_changes_nothing
+test_check_mode_says_what_it_would_do_and_changes_nothing = (
+    phase_rollback.test_check_mode_says_what_it_would_do_and_changes_nothing)
+test_kernel_bad_input_fails_before_any_change = phase_rollback.test_kernel_bad_input_fails_before_any_change
+test_more_than_one_host_needs_the_switch = phase_rollback.test_more_than_one_host_needs_the_switch
+
+
+def test_a_trial_kernel_that_panics_sends_the_other_host_back_by_itself():
+    assert _TRIAL, "the trial did not start"
+    old, new = phase_rollback.kernels(OTHER)
+    phase_rollback.check_trial(_TRIAL[0], OTHER, old, new)
+
+
 def test_kdump_toggle_starts_on_the_other_host():
-    assert OTHERS, "e2e needs a second capture host for the toggle"
     # without the role's reboots: under TCG they cost this phase minutes on both hosts' shared CPUs (the kdump
     # scenario runs the toggle with them)
-    _TOGGLE.append(phase_kdump.toggle(*OTHERS, reboot=False))
+    _TOGGLE.append(phase_kdump.toggle(OTHER, reboot=False))
 
 
-from phase_rollback import *  # noqa: E402,F403
+test_roll_forward_again = phase_rollback.test_roll_forward_again
+test_runs_the_newest_kernel_armed = phase_rollback.test_runs_the_newest_kernel_armed
 
 
 def test_kdump_off_and_on_again_on_the_other_host():
     assert _TOGGLE, "the toggle did not start"
-    phase_kdump.check_toggle(_TOGGLE[0], *OTHERS, reboot=False)
+    phase_kdump.check_toggle(_TOGGLE[0], OTHER, reboot=False)
 
 
 def test_every_host_is_armed_at_the_end():
