@@ -3,8 +3,8 @@ second run and --check change nothing; bad input is refused before any change; a
 sends the host back by itself.
 
 Runs on the first capture host, a Debian 12 VM with 6.1.0-56 (running) and 6.1.0-47 (older), armed. The tests
-run the kernel changes themselves, in file order: the rollback scenario alone, or e2e on its armed lab (where the
-other host's kdump is switched off and on meanwhile).
+run the kernel changes themselves, in file order: the rollback scenario alone, or e2e on its armed lab (which
+takes the tests but the trial, and runs the trial on its other host meanwhile: start_trial and check_trial).
 """
 
 import json
