@@ -98,6 +98,7 @@ def test_soak_short_window_passes_with_throughput():
     before = boot_ids()
     res = lwtest.playbook(PLAYBOOKS / "soak.yml", "-e", "lastwords_soak_duration=20", "-e", "lastwords_soak_rate=50M")
     out = res.stdout + res.stderr
+    print(lwtest.slowest(res.stdout))
     assert res.returncode == 0, out[-4000:]
     soak = report("soak")
     for row in soak["rows"]:
