@@ -90,10 +90,11 @@ def test_kdump_unloaded_on_one_host_is_named_and_the_other_stays_armed():
 def test_netconsole_target_disabled_on_one_host_is_named():
     broken, other = HOSTS[0], HOSTS[-1]
     targets = "/sys/kernel/config/netconsole/*/enabled"
-    # the role's timer sets a disabled target up again within a minute (CI once saw it heal the target before
-    # readiness read it): held while the target is off, and its service is what turns the target on again below
-    res = lwtest.ssh(broken, f"systemctl stop {UNIT}.timer && for f in {targets}; do echo 0 > $f; done; "
-                             f"cat {targets}")
+    # the role's timer sets a disabled target up again within a minute (CI saw it heal the target before readiness
+    # read it, and once the timer's run had started as the timer was stopped): both units held while the target is
+    # off, and the service is what turns the target on again below
+    res = lwtest.ssh(broken, f"systemctl stop {UNIT}.timer {UNIT}.service && for f in {targets}; do echo 0 > $f; "
+                             f"done; sleep 2; cat {targets}")
     assert res.returncode == 0 and set(res.stdout.split()) == {"0"}, res.stdout + res.stderr
     try:
         rc, _out, report, _took = readiness()
