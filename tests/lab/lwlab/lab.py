@@ -1,4 +1,4 @@
-"""A lab: N VMs booted one after another, joined by the hub, described by an inventory users would write.
+"""A lab: N VMs booted side by side, joined by the hub, described by an inventory users would write.
 
 State lives in ``.lab/<name>/state.json``; ``up`` of a lab that is already running with the same VMs reuses it
 (this is how steps share booted VMs), ``down`` tears everything down by pid and keeps the serial logs.
@@ -91,13 +91,19 @@ class Lab:
               "ssh_key": str(image.ssh_key()), "accel": qemu.accel()}
         st["hub"]["pid"] = self._start_hub(hub_port, [v["lab_port"] for v in vms])
         self._save(st)
-        with step(f"lab {self.name}: boot {len(vms)} VM(s) one after another ({qemu.accel()})"):
-            for spec in vms:
-                try:
-                    VM(self.dir, spec).boot()
-                except BaseException:
-                    self.down(keep_logs=True)
-                    raise
+        # side by side: a booting guest keeps about one CPU busy (firmware, GRUB, the initramfs run on one vCPU):
+        # the e2e lab's three boots took 190-193 s one after another and 141 s side by side on two CPUs
+        with step(f"lab {self.name}: boot {len(vms)} VM(s) side by side ({qemu.accel()})"):
+            try:
+                started = []
+                for spec in vms:
+                    started.append(VM(self.dir, spec))
+                    started[-1].start()
+                for vm in started:
+                    vm.ready()
+            except BaseException:
+                self.down(keep_logs=True)
+                raise
         self.write_inventory(st)
         say(f"lab {self.name}: inventory {self.inventory}")
         return st

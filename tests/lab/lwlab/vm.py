@@ -152,8 +152,13 @@ done
         self.pidfile.unlink(missing_ok=True)
 
     def boot(self) -> None:
+        """start() and ready(): one VM alone."""
+        self.start()
+        self.ready()
+
+    def ready(self) -> None:
+        """After start(): wait for SSH and give the lab NIC its address; a VM that fails is stopped."""
         with step(f"vm {self.name} ({self.spec['image']}, {self.spec['memory']} MiB): boot to SSH"):
-            self.start()
             try:
                 waited = self.wait_ssh()
                 self.configure_lab_nic()
