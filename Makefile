@@ -19,7 +19,8 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 # The scenarios `make test` (CI) runs: e2e, the whole kit on one lab (receiver, Debian 12, Debian 13) booted once:
 # site.yml --check with checksums, site.yml and its second run, then the phases in molecule/e2e/tests/ (netconsole,
 # kdump, readiness and its breakages, bad input, the crash drill on both hosts with each vmcore read back, collect,
-# soak, a kernel rollback and forward, a trial kernel that panics at boot, kdump off and on again). README,
+# soak, Debian 12's kernel rolled back and forward while Debian 13 runs a trial kernel that panics at boot and has
+# kdump switched off and on again). README,
 # "What `make test` proves", says how, and its Timing notes the minutes. The role scenarios run the same phase
 # files alone, on labs of their own, for development: `make scenario S=<name>`, or all of them: `make test-all`.
 TEST_SCENARIOS ?= e2e
