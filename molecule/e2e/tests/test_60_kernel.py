@@ -13,8 +13,7 @@ import phase_kdump
 import phase_rollback
 from phase_readiness import readiness
 
-OTHERS = [h for h in lwtest.hosts("panic_capture") if h != phase_rollback.HOST]
-OTHER = OTHERS[0] if OTHERS else None
+OTHER = next((h for h in lwtest.hosts("panic_capture") if h != phase_rollback.HOST), None)
 _TRIAL: dict = {}  # its run, and the host's kernels read before it (the host is down in the middle of it)
 _TOGGLE: list[lwtest.Background] = []
 

@@ -168,6 +168,14 @@ class Background:
         return self.proc.returncode, self.log.read_text(errors="replace"), max(0.0, took)
 
 
+def assert_no_kdump_initrd_built_this_boot(name: str) -> None:
+    """kdump-tools built no initrd in the host's current boot: the roles built it before the reboot (SSH waited
+    minutes for a build in the boot before)."""
+    res = ssh(name, "journalctl -b -u kdump-tools.service --no-pager -o cat")
+    assert res.returncode == 0, res.stderr
+    assert "Generating" not in res.stdout, res.stdout
+
+
 def serial_log(name: str) -> Path:
     """The VM's serial console as the lab keeps it (.lab/molecule-<scenario>/<name>.serial.log)."""
     return PROJECT_DIR / ".lab" / f"molecule-{SCENARIO}" / f"{name}.serial.log"
