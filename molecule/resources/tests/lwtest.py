@@ -10,6 +10,7 @@ import re
 import select
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -141,17 +142,36 @@ def playbook(path: Path, *args: str, timeout: float = 1800, plain: bool = False)
 class Background:
     """ansible-playbook running while the tests go on (a phase on other hosts); ``wait()`` gives its result.
 
-    Bounded: ``wait`` kills it when ``timeout`` seconds have passed since the start. Its output goes to a file in
-    the ephemeral directory, so a long run cannot block on a full pipe.
+    Bounded: ``wait`` kills it when ``timeout`` seconds have passed since its start. Its output goes to a file in
+    the ephemeral directory, so a long run cannot block on a full pipe. ``after``: start only once that run has
+    ended (its own ``wait``, so within its bound), on the same host one after the other while the tests go on.
     """
 
-    def __init__(self, name: str, path: Path, *args: str, timeout: float = 1800, plain: bool = False):
+    def __init__(self, name: str, path: Path, *args: str, timeout: float = 1800, plain: bool = False,
+                 after: "Background | None" = None):
         self.name, self.timeout = name, timeout
         self.log = EPHEMERAL / f"background-{name}.log"
-        self.started, self.started_at = time.monotonic(), time.time()
-        with open(self.log, "w") as out:
-            self.proc = subprocess.Popen(["ansible-playbook", "-i", INVENTORY, str(path), *args], stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=playbook_env(plain))
+        self.proc: subprocess.Popen | None = None
+        self.started = self.started_at = 0.0
+        argv = ["ansible-playbook", "-i", INVENTORY, str(path), *args]
+        env = playbook_env(plain)
+        self._running = threading.Event()
+
+        def start() -> None:
+            try:
+                if after is not None:
+                    after.wait()
+                self.started, self.started_at = time.monotonic(), time.time()
+                with open(self.log, "w") as out:
+                    self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                                 stdin=subprocess.DEVNULL, env=env)
+            finally:
+                self._running.set()
+
+        if after is None:
+            start()
+        else:
+            threading.Thread(target=start, name=f"background-{name}", daemon=True).start()
 
     def wait(self) -> tuple[int, str, float]:
         """(exit code, output, seconds from its start to its end).
@@ -159,6 +179,8 @@ class Background:
         Its end is the last write to its log (its recap and timer), not the time of this call: a run that ended
         while the tests beside it went on took its own time (the e2e toggle once read 1222 s for a 253 s run).
         """
+        self._running.wait()  # bounded: the run it comes after is, and starting takes no time
+        assert self.proc is not None, f"{self.name} did not start"
         try:
             self.proc.wait(timeout=max(1.0, self.timeout - (time.monotonic() - self.started)))
         except subprocess.TimeoutExpired:

@@ -99,8 +99,10 @@ def check_newest_dump(host, trigger_seconds: str | None = None, refilter: bool =
 
 # ----------------------------------------------------------------------------------- off and on again
 
-def toggle(*limit: str, reboot: bool = True) -> lwtest.Background:
+def toggle(*limit: str, reboot: bool = True, after: lwtest.Background | None = None) -> lwtest.Background:
     """Start toggle.yml (kdump off, record, on, record) on the given hosts; the caller waits for it.
+
+    ``after``: once that run has ended (lwtest.Background), not beside it.
 
     ``reboot``: with the role's reboots (kdump_reboot_ok), so the reservation is really gone and back; without
     them, the role takes the reservation out of the boot configuration, says the reboot is pending, and on again
@@ -114,7 +116,7 @@ def toggle(*limit: str, reboot: bool = True) -> lwtest.Background:
         args += ("-e", "kdump_reboot_ok=false")
     # the scenario's strategy: under plain SSH the toggle took 1317 s in e2e, longer than the rollback it runs
     # beside (the default path stays proven by the readiness and drill phases)
-    return lwtest.Background("kdump-toggle", SCENARIO / "toggle.yml", *args, timeout=2400)
+    return lwtest.Background("kdump-toggle", SCENARIO / "toggle.yml", *args, timeout=2400, after=after)
 
 
 def check_toggle(run: lwtest.Background, *limit: str, reboot: bool = True) -> None:
