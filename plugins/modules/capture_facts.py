@@ -281,6 +281,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     shell_values,
     values_of,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._host import Tree, checked_root
 from ansible_collections.lastwords.panic.plugins.module_utils._kernel import compare_releases, dpkg_status
 
 DEBIAN_CONFIG = '/etc/default/kdump-tools'
@@ -312,48 +313,6 @@ def makedumpfile_facts(tree, flavor, release):
     elif release and version:
         excludes = compare_releases(version, FREE_PAGES_FIXED_IN) >= 0
     return {'version': version, 'excludes_free_pages': excludes}
-
-
-class Tree(object):
-    """Read-only access to files under a root directory; every miss is None, never an exception."""
-
-    def __init__(self, root):
-        self.root = root
-
-    def path(self, path):
-        if self.root == '/':
-            return path
-        return os.path.join(self.root, path.lstrip('/'))
-
-    def exists(self, path):
-        return os.path.lexists(self.path(path))
-
-    def isdir(self, path):
-        return os.path.isdir(self.path(path))
-
-    def read(self, path):
-        try:
-            with open(self.path(path), 'r') as handle:
-                return handle.read()
-        except (IOError, OSError, UnicodeDecodeError):
-            return None
-
-    def line(self, path):
-        text = self.read(path)
-        return text.strip() if text is not None else None
-
-    def integer(self, path):
-        text = self.line(path)
-        try:
-            return int(text)
-        except (TypeError, ValueError):
-            return None
-
-    def listdir(self, path):
-        try:
-            return sorted(os.listdir(self.path(path)))
-        except OSError:
-            return []
 
 
 def level_phrase(level):
@@ -743,9 +702,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    root = os.path.normpath(params['root'])
-    if not os.path.isabs(root) or not os.path.isdir(root):
-        module.fail_json(msg='root=%s is not an existing absolute directory' % params['root'])
+    root = checked_root(module, params['root'])
     if params['dump_space_percent'] < 0 or params['dump_space_min_mb'] < 0:
         module.fail_json(msg='dump_space_percent and dump_space_min_mb must not be negative')
     if params['systemctl'] is not None and not os.access(params['systemctl'], os.X_OK):

@@ -237,7 +237,6 @@ message:
 import json
 import os
 import re
-import tempfile
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
@@ -248,6 +247,13 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     parse_shell_assignments,
     parse_token,
     validate_arg,
+)
+from ansible_collections.lastwords.panic.plugins.module_utils._host import (
+    checked_root,
+    read_text,
+    remove,
+    under,
+    write_atomic,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._kernel import (
     PREVIOUS,
@@ -289,42 +295,6 @@ MARKER_TAG = 'lastwords.panic.kernel_boot'
 # file systems GRUB's save_env can rewrite in place; abstractions it cannot write through
 WRITABLE_FS = ('ext2', 'xfs', 'fat', 'ntfs', 'hfsplus', 'jfs', 'reiserfs')
 UNWRITABLE_ABSTRACTIONS = ('lvm', 'diskfilter', 'mdraid', 'raid', 'cryptodisk', 'luks', 'geli', 'zfs')
-
-
-def under(root, path):
-    if root in ('', '/'):
-        return path
-    return os.path.join(root, path.lstrip('/'))
-
-
-def read_text(path):
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError, UnicodeDecodeError):
-        return None
-
-
-def write_atomic(module, path, data, mode=0o644):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.lastwords-', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data if isinstance(data, bytes) else data.encode('utf-8'))
-            handle.flush()
-            os.fsync(handle.fileno())
-        module.atomic_move(tmp, path)
-        os.chmod(path, mode)  # atomic_move gives a new file the default mode
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def remove(path):
-    if os.path.lexists(path):
-        os.unlink(path)
 
 
 class Boot(object):
@@ -799,9 +769,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    root = os.path.normpath(params['root'])
-    if not os.path.isabs(root) or not os.path.isdir(root):
-        module.fail_json(msg='root=%s is not an existing absolute directory' % params['root'])
+    checked_root(module, params['root'])
     if params['panic'] <= 0:
         module.fail_json(msg='panic=%d: give the seconds before a panicking trial kernel resets (more than 0)'
                              % params['panic'])

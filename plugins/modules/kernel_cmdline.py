@@ -222,7 +222,6 @@ other_sources:
 """
 
 import os
-import tempfile
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
@@ -243,41 +242,12 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     split_cmdline,
     validate_arg,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._host import checked_root, read_text, under, write_atomic
 
 MARKER = '/run/lastwords/reboot-required'
 MARKER_TAG = 'lastwords.panic.kernel_cmdline'
 GRUBBY_PATHS = ('/usr/sbin/grubby', '/sbin/grubby')
 LC_ENV = {'LC_ALL': 'C', 'LANG': 'C'}
-
-
-def under(root, path):
-    """``path`` (absolute, as seen on the host) inside ``root``."""
-    if root in ('', '/'):
-        return path
-    return os.path.join(root, path.lstrip('/'))
-
-
-def read_text(path):
-    try:
-        with open(path, 'r') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def write_atomic(module, path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.lastwords-', dir=directory)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def normalise_args(module, raw):
@@ -628,9 +598,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    root = os.path.normpath(params['root'])
-    if not os.path.isabs(root) or not os.path.isdir(root):
-        module.fail_json(msg='root=%s is not an existing absolute directory' % params['root'])
+    root = checked_root(module, params['root'])
     for option in ('dropin', 'grub_cfg'):
         if not os.path.isabs(params[option]):
             module.fail_json(msg='%s=%s must be an absolute path (it is taken under root)' % (option, params[option]))

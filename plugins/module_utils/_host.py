@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: lastwords developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host's file tree for lastwords.panic's modules (private): where a path is, reading it, writing it.
+
+Every module that reads or writes host files takes ``root`` (default ``/``): the unit tests run the modules on a
+temporary tree recorded from real systems, and each path a module names is the host's absolute path, found
+inside that root. This file owns that mapping, the check of the option, the reads (a file that is missing,
+unreadable or not text is ``None``, never an exception) and the one way a module writes a file: a temporary
+file in the same directory, flushed and fsynced, moved over the old one by ``AnsibleModule.atomic_move``, then
+given its mode (a crash or power cut in the middle leaves the old file or the new one, never half of either).
+
+Python 3.6+ standard library only; the module object is passed in, never imported here.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import tempfile
+
+
+def checked_root(module, value):
+    """``root`` normalised, or the module fails naming the option: it must be an existing absolute directory."""
+    root = os.path.normpath(value)
+    if not os.path.isabs(root) or not os.path.isdir(root):
+        module.fail_json(msg='root=%s is not an existing absolute directory' % value)
+    return root
+
+
+def under(root, path):
+    """``path`` (absolute, as seen on the host) inside ``root``."""
+    if root in ('', '/'):
+        return path
+    return os.path.join(root, path.lstrip('/'))
+
+
+def read_text(path):
+    """The text of ``path``, or None when it is missing, unreadable or not UTF-8."""
+    try:
+        with open(path, 'r') as handle:
+            return handle.read()
+    except (IOError, OSError, UnicodeDecodeError):
+        return None
+
+
+def write_atomic(module, path, data, mode=0o644):
+    """Replace ``path`` with ``data`` (text or bytes) atomically and durably; its directory is made if missing."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix='.lastwords-', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data if isinstance(data, bytes) else data.encode('utf-8'))
+            handle.flush()
+            os.fsync(handle.fileno())
+        module.atomic_move(tmp, path)
+        os.chmod(path, mode)  # atomic_move gives a new file the default mode, an old one its old mode
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def remove(path):
+    """Remove ``path`` (a file or a link) when it is there."""
+    if os.path.lexists(path):
+        os.unlink(path)
+
+
+class Tree(object):
+    """Read-only access to the host's files under ``root``; every miss is None (or empty), never an exception."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def path(self, path):
+        return under(self.root, path)
+
+    def exists(self, path):
+        return os.path.lexists(self.path(path))
+
+    def isdir(self, path):
+        return os.path.isdir(self.path(path))
+
+    def read(self, path):
+        return read_text(self.path(path))
+
+    def line(self, path):
+        text = self.read(path)
+        return text.strip() if text is not None else None
+
+    def integer(self, path):
+        text = self.line(path)
+        try:
+            return int(text)
+        except (TypeError, ValueError):
+            return None
+
+    def listdir(self, path):
+        try:
+            return sorted(os.listdir(self.path(path)))
+        except OSError:
+            return []
