@@ -1,0 +1,48 @@
+"""The roles' meta/argument_specs.yml, checked by ansible-core's own validator (the one the role's first task runs).
+
+What a spec can say (types, choices) is refused there, before any task of the role runs; these cases read the
+roles' real spec files and put values through ansible-core's ArgumentSpecValidator as the role's entry point does.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+ROLES = Path(__file__).resolve().parents[3] / "roles"
+
+
+def validate(role: str, **values):
+    spec = yaml.safe_load((ROLES / role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+    return ArgumentSpecValidator(spec["options"]).validate(values)
+
+
+def test_every_role_has_a_spec_the_validator_takes():
+    roles = sorted(p.parent.parent.name for p in ROLES.glob("*/meta/argument_specs.yml"))
+    assert roles == ["kdump", "kernel", "netconsole", "receiver"]
+    required = {"kernel": {"kernel_version": "previous"}}  # what the user must say; the rest has defaults
+    for role in roles:
+        assert not validate(role, **required.get(role, {})).error_messages, role
+    assert validate("kernel").error_messages == ["missing required arguments: kernel_version"]
+
+
+@pytest.mark.parametrize("value", [1, 4, 8, "8"])
+def test_console_loglevel_in_range_is_taken(value):
+    result = validate("netconsole", netconsole_console_loglevel=value)
+    assert not result.error_messages
+    assert result.validated_parameters["netconsole_console_loglevel"] == int(value)
+
+
+@pytest.mark.parametrize("value", [0, 9, -1, "15"])
+def test_console_loglevel_out_of_range_is_refused_naming_the_variable(value):
+    result = validate("netconsole", netconsole_console_loglevel=value)
+    assert len(result.error_messages) == 1
+    assert "netconsole_console_loglevel" in result.error_messages[0]
+    assert "1, 2, 3, 4, 5, 6, 7, 8" in result.error_messages[0]
+
+
+def test_kdump_compression_outside_the_choices_is_refused():
+    result = validate("kdump", kdump_compression="gzip")
+    assert len(result.error_messages) == 1 and "kdump_compression" in result.error_messages[0]
+    assert not validate("kdump", kdump_compression="lzo").error_messages
