@@ -9,6 +9,10 @@ inside that root. This file owns that mapping, the check of the option, the read
 unreadable or not text is ``None``, never an exception) and the one way a module writes a file: a temporary
 file in the same directory, flushed and fsynced, moved over the old one by ``AnsibleModule.atomic_move``, then
 given its mode (a crash or power cut in the middle leaves the old file or the new one, never half of either).
+It also owns the reboot marker, ``/run/lastwords/reboot-required``: one line per change that waits for a boot,
+``<module>[<what>]: <sentence>`` (``lastwords.panic.kernel_cmdline[crashkernel]: ...``,
+``lastwords.panic.kernel_boot[trial]: ...``). Each module rewrites only its own lines and keeps everyone else's;
+``capture_facts`` reports the file; ``/run`` is emptied by the boot that makes the lines true.
 
 Python 3.6+ standard library only; the module object is passed in, never imported here.
 """
@@ -61,6 +65,41 @@ def write_atomic(module, path, data, mode=0o644):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+REBOOT_MARKER = '/run/lastwords/reboot-required'
+
+
+def sync_reboot_marker(module, root, tag, pending, covered=None, same=None):
+    """Put ``tag``'s lines in the reboot marker in step with ``pending`` (what -> sentence).
+
+    The lines of ``tag`` for each name in ``covered`` (all of ``tag``'s lines when None) are replaced by those of
+    ``pending``; other lines stay. ``same`` maps a name to the form names are compared in (the kernel's ``-`` and
+    ``_`` alike, for arguments). Nothing is written in check mode; a failed write is a warning, not a failure
+    (the marker is advice for the operator and for readiness, and the change itself is done).
+    """
+    same = same or (lambda name: name)
+    path = under(root, REBOOT_MARKER)
+    current = read_text(path)
+    drop = None if covered is None else set(same(name) for name in covered)
+    lines = []
+    for line in (current or '').splitlines():
+        if line.startswith(tag + '[') and ']' in line:
+            if drop is None or same(line[len(tag) + 1:line.index(']')]) in drop:
+                continue
+        if line:
+            lines.append(line)
+    lines.extend('%s[%s]: %s' % (tag, name, sentence) for name, sentence in pending.items())
+    text = ''.join(line + '\n' for line in lines)
+    if text == (current or '') or module.check_mode:
+        return
+    try:
+        if text:
+            write_atomic(module, path, text)
+        else:
+            remove(path)
+    except (IOError, OSError) as exc:
+        module.warn('could not update %s: %s' % (REBOOT_MARKER, exc))
 
 
 def remove(path):

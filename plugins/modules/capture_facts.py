@@ -281,7 +281,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     shell_values,
     values_of,
 )
-from ansible_collections.lastwords.panic.plugins.module_utils._host import Tree, checked_root
+from ansible_collections.lastwords.panic.plugins.module_utils._host import REBOOT_MARKER, Tree, checked_root
 from ansible_collections.lastwords.panic.plugins.module_utils._kernel import compare_releases, dpkg_status
 
 DEBIAN_CONFIG = '/etc/default/kdump-tools'
@@ -293,7 +293,7 @@ FREE_PAGES_FIXED_IN = '1.7.7'
 FREE_PAGES_KERNEL = '6.12'
 FREE_PAGES_KEPT_PERCENT = 50.0
 NETCONSOLE_CONFIGFS = '/sys/kernel/config/netconsole'
-REBOOT_MARKERS = ('/run/lastwords/reboot-required', '/run/reboot-required', '/var/run/reboot-required')
+REBOOT_MARKERS = (REBOOT_MARKER, '/run/reboot-required', '/var/run/reboot-required')
 LEVEL_NAMES = ('emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug')
 REDHAT_TARGETS = ('ssh', 'nfs', 'raw', 'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'virtiofs')
 MIB = 1024 * 1024

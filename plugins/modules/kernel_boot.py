@@ -240,7 +240,6 @@ import re
 from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     edit_cmdline,
@@ -252,6 +251,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._host import (
     checked_root,
     read_text,
     remove,
+    sync_reboot_marker,
     under,
     write_atomic,
 )
@@ -290,7 +290,6 @@ BLS_TRIAL = BLS_DIR + '/' + TRIAL_ID + '.conf'
 SYSCONFIG_KERNEL = '/etc/sysconfig/kernel'
 STATE_FILE = '/var/lib/lastwords/kernel.json'
 DPKG_STATUS = '/var/lib/dpkg/status'
-MARKER = '/run/lastwords/reboot-required'
 MARKER_TAG = 'lastwords.panic.kernel_boot'
 # file systems GRUB's save_env can rewrite in place; abstractions it cannot write through
 WRITABLE_FS = ('ext2', 'xfs', 'fat', 'ntfs', 'hfsplus', 'jfs', 'reiserfs')
@@ -550,21 +549,7 @@ class Boot(object):
 
     # -- marker for capture_facts ------------------------------------------------------------------------
     def marker(self, sentence):
-        path = self.path(MARKER)
-        current = read_text(path)
-        lines = [line for line in (current or '').splitlines() if line and not line.startswith(MARKER_TAG + ':')]
-        if sentence:
-            lines.append('%s: %s' % (MARKER_TAG, sentence))
-        text = ''.join(line + '\n' for line in lines)
-        if text == (current or '') or self.module.check_mode:
-            return
-        try:
-            if text:
-                write_atomic(self.module, path, text)
-            elif current is not None:
-                os.unlink(path)
-        except (IOError, OSError) as exc:
-            self.module.warn('could not update %s: %s' % (MARKER, to_native(exc)))
+        sync_reboot_marker(self.module, self.root, MARKER_TAG, {'trial': sentence} if sentence else {})
 
 
 def trial_args(module, entry_args, panic, extra):

@@ -242,9 +242,14 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     split_cmdline,
     validate_arg,
 )
-from ansible_collections.lastwords.panic.plugins.module_utils._host import checked_root, read_text, under, write_atomic
+from ansible_collections.lastwords.panic.plugins.module_utils._host import (
+    checked_root,
+    read_text,
+    sync_reboot_marker,
+    under,
+    write_atomic,
+)
 
-MARKER = '/run/lastwords/reboot-required'
 MARKER_TAG = 'lastwords.panic.kernel_cmdline'
 GRUBBY_PATHS = ('/usr/sbin/grubby', '/sbin/grubby')
 LC_ENV = {'LC_ALL': 'C', 'LANG': 'C'}
@@ -552,35 +557,6 @@ def apply_grubby(module, root, set_args, absent, result):
                          stdout=out, stderr=err)
 
 
-def sync_marker(module, root, covered, pending):
-    """Keep this module's lines in /run/lastwords/reboot-required in step with ``pending`` (name -> sentence).
-
-    One line per argument, ``lastwords.panic.kernel_cmdline[<name>]: <sentence>``; lines for names this call does
-    not cover (and other tools' lines) are kept. /run is emptied by the reboot that makes them true.
-    """
-    path = under(root, MARKER)
-    current = read_text(path)
-    covered = set(normalize_name(name) for name in covered)
-    lines = []
-    for line in (current or '').splitlines():
-        if line.startswith(MARKER_TAG + '[') and ']' in line:
-            if normalize_name(line[len(MARKER_TAG) + 1:line.index(']')]) in covered:
-                continue
-        if line:
-            lines.append(line)
-    lines.extend('%s[%s]: %s' % (MARKER_TAG, name, sentence) for name, sentence in pending.items())
-    text = ''.join(line + '\n' for line in lines)
-    if text == (current or ''):
-        return
-    try:
-        if text:
-            write_atomic(module, path, text)
-        elif current is not None:
-            os.unlink(path)
-    except (IOError, OSError) as exc:
-        module.warn('could not update %s: %s' % (MARKER, to_native(exc)))
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -645,7 +621,8 @@ def main():
         module.warn('%s is not readable: reboot_required assumes a running kernel with no arguments'
                     % under(root, '/proc/cmdline'))
     if not module.check_mode:
-        sync_marker(module, root, list(wanted_set) + list(wanted_absent), pending_map)
+        sync_reboot_marker(module, root, MARKER_TAG, pending_map, covered=list(wanted_set) + list(wanted_absent),
+                           same=normalize_name)
     module.exit_json(**result)
 
 

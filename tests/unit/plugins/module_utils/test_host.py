@@ -13,6 +13,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._host import (
     checked_root,
     read_text,
     remove,
+    sync_reboot_marker,
     under,
     write_atomic,
 )
@@ -112,3 +113,41 @@ def test_tree_reads_under_its_root_and_every_miss_is_none(tmp_path):
     assert tree.integer('/sys/kernel/missing') is None and tree.read('/sys/kernel/missing') is None
     assert tree.listdir('/sys/kernel') == ['kexec_crash_loaded', 'kexec_crash_size']
     assert tree.listdir('/sys/missing') == []
+
+
+def marker_module(check=False):
+    with patch_module_args({'_ansible_check_mode': check}):
+        return AnsibleModule(argument_spec={}, supports_check_mode=True)
+
+
+def test_reboot_marker_keeps_other_lines_and_replaces_only_the_covered_ones(tmp_path):
+    marker = tmp_path / 'run/lastwords/reboot-required'
+    marker.parent.mkdir(parents=True)
+    marker.write_text('someone-else: a kernel update\n'
+                      'lastwords.panic.kernel_cmdline[crashkernel]: crashkernel=256M (now none)\n'
+                      'lastwords.panic.kernel_cmdline[netconsole.netconsole]: netconsole.netconsole=... (now none)\n')
+    module = marker_module()
+    sync_reboot_marker(module, str(tmp_path), 'lastwords.panic.kernel_cmdline',
+                       {'crashkernel': 'crashkernel=512M (now none)'}, covered=['crashkernel'],
+                       same=lambda name: name.replace('-', '_'))
+    sync_reboot_marker(module, str(tmp_path), 'lastwords.panic.kernel_boot', {'trial': 'trial boot of 6.1.0-47'})
+    assert marker.read_text().splitlines() == [
+        'someone-else: a kernel update',
+        'lastwords.panic.kernel_cmdline[netconsole.netconsole]: netconsole.netconsole=... (now none)',
+        'lastwords.panic.kernel_cmdline[crashkernel]: crashkernel=512M (now none)',
+        'lastwords.panic.kernel_boot[trial]: trial boot of 6.1.0-47',
+    ]
+    # all of one tag's lines go when nothing is pending and nothing is named; the file goes when it is empty
+    sync_reboot_marker(module, str(tmp_path), 'lastwords.panic.kernel_boot', {})
+    sync_reboot_marker(module, str(tmp_path), 'lastwords.panic.kernel_cmdline', {})
+    assert marker.read_text() == 'someone-else: a kernel update\n'
+    marker.write_text('lastwords.panic.kernel_boot[trial]: trial boot of 6.1.0-47\n')
+    sync_reboot_marker(module, str(tmp_path), 'lastwords.panic.kernel_boot', {})
+    assert not marker.exists()
+
+
+def test_reboot_marker_is_not_written_in_check_mode(tmp_path):
+    sync_reboot_marker(marker_module(check=True), str(tmp_path), 'lastwords.panic.kernel_boot', {'trial': 'x'})
+    assert not (tmp_path / 'run').exists()
+    sync_reboot_marker(marker_module(), str(tmp_path), 'lastwords.panic.kernel_boot', {'trial': 'x'})
+    assert (tmp_path / 'run/lastwords/reboot-required').read_text() == 'lastwords.panic.kernel_boot[trial]: x\n'

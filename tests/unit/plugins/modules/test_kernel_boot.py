@@ -199,7 +199,7 @@ def test_trial_then_pinned_rolls_back_and_holds(host, run):
     # the fallback is the running kernel's own entry; the next boot only is the trial
     assert host.env() == {"saved_entry": ENTRY[NEW], "next_entry": "lastwords-trial"}
     assert len((host.root / "boot/grub/grubenv").read_bytes()) == 1024
-    assert "lastwords.panic.kernel_boot: trial boot of kernel " + OLD in \
+    assert "lastwords.panic.kernel_boot[trial]: trial boot of kernel " + OLD in \
         (host.root / "run/lastwords/reboot-required").read_text()
 
     host.boot_into(OLD)
