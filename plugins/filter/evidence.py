@@ -11,7 +11,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.filter.iperf3 import iperf3_result
-from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes
+from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes, receiver_answers, render_table
 from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summarize_dmesg
 
 SYSRQ_REASON = "sysrq triggered crash"
@@ -20,37 +20,6 @@ SYSRQ_REASON = "sysrq triggered crash"
 # ---------------------------------------------------------------------------------------------
 # Shared
 # ---------------------------------------------------------------------------------------------
-
-
-def render_table(columns, rows, markdown=False):
-    """Fixed-width columns for a terminal (or a Markdown table of the same widths); `columns` is (key, title)."""
-    widths = [max([len(title)] + [len(str(row.get(key, "-"))) for row in rows]) for key, title in columns]
-
-    def line(cells, fill=" "):
-        padded = [str(cell).ljust(width, fill) for cell, width in zip(cells, widths, strict=True)]
-        return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
-
-    out = [line([title for _key, title in columns]), line(["" for _ in columns], "-")]
-    out.extend(line([row.get(key, "-") for key, _title in columns]) for row in rows)
-    return out
-
-
-def _answers(results):
-    """The looped netconsole_log results: receiver -> (ok, problem, hosts dict)."""
-    answers = {}
-    for result in results or []:
-        if not isinstance(result, dict):
-            raise AnsibleFilterError("each receiver result must be a dict, got %r" % (result,))
-        name = result.get("item") or result.get("receiver") or "receiver"
-        if result.get("unreachable"):
-            answers[name] = (False, "unreachable: %s" % (result.get("msg") or "").strip(), {})
-        elif result.get("skipped"):
-            answers[name] = (False, "not asked", {})
-        elif not isinstance(result.get("hosts"), dict):
-            answers[name] = (False, "failed: %s" % (result.get("msg") or "no answer").strip(), {})
-        else:
-            answers[name] = (True, None, result["hosts"])
-    return answers
 
 
 def _capture(result):
@@ -192,7 +161,7 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
     for host in sorted(hosts):
         data = hosts[host] or {}
         problems = []
-        answers = _answers(data.get("receivers"))
+        answers = receiver_answers(data.get("receivers"))
         trace, problem = _drill_trace(host, data, answers, expect)
         if problem:
             problems.append(problem)
@@ -355,7 +324,7 @@ def soak_report(hosts, title="lastwords soak"):
             problems.append("the host rebooted during the soak (boot id changed)")
         else:
             boot = "unchanged"
-        answers = _answers(data.get("receivers"))
+        answers = receiver_answers(data.get("receivers"))
         panics, resets, unasked = [], [], []
         for name, (ok, msg, reported) in sorted(answers.items()):
             if not ok:

@@ -36,21 +36,24 @@ def human_bytes(value):
     return "%dB" % value
 
 
-def _receiver_answers(receivers):
-    """Normalise the registered results of the netconsole_log loop: name -> (ok, message, hosts dict)."""
+def receiver_answers(results):
+    """The registered results of a looped netconsole_log task: receiver -> (ok, problem or None, hosts dict).
+
+    Shared by every report that asks the receivers (readiness, the crash drill, the soak).
+    """
     answers = {}
-    for result in receivers or []:
+    for result in results or []:
         if not isinstance(result, dict):
-            raise AnsibleFilterError("readiness_report: each receiver result must be a dict, got %r" % (result,))
+            raise AnsibleFilterError("each receiver result must be a dict, got %r" % (result,))
         name = result.get("item") or result.get("receiver") or "receiver"
         if result.get("unreachable"):
-            answers[name] = (False, "unreachable: %s" % result.get("msg", "").strip(), {})
-        elif result.get("failed") and not result.get("hosts"):
-            answers[name] = (False, "failed: %s" % result.get("msg", "").strip(), {})
+            answers[name] = (False, "unreachable: %s" % (result.get("msg") or "").strip(), {})
         elif result.get("skipped"):
-            answers[name] = (False, "not asked (%s)" % result.get("skip_reason", "skipped"), {})
+            answers[name] = (False, "not asked (%s)" % (result.get("skip_reason") or "skipped"), {})
+        elif not isinstance(result.get("hosts"), dict) or (result.get("failed") and not result["hosts"]):
+            answers[name] = (False, "failed: %s" % (result.get("msg") or "no answer").strip(), {})
         else:
-            answers[name] = (True, None, result.get("hosts") or {})
+            answers[name] = (True, None, result["hosts"])
     return answers
 
 
@@ -118,16 +121,19 @@ def _row(host, result, answers):
     return row
 
 
-def _table(rows, markdown=False):
-    """Fixed-width columns for a terminal, or a Markdown table with the same widths (readable as text too)."""
-    widths = [max([len(title)] + [len(str(row[key])) for row in rows]) for key, title in COLUMNS]
+def render_table(columns, rows, markdown=False):
+    """Fixed-width columns for a terminal, or a Markdown table with the same widths (readable as text too).
+
+    ``columns`` is a list of (key, title); a row without a key shows ``-``. Every report's table.
+    """
+    widths = [max([len(title)] + [len(str(row.get(key, "-"))) for row in rows]) for key, title in columns]
 
     def line(cells, fill=" "):
         padded = [str(cell).ljust(width, fill) for cell, width in zip(cells, widths, strict=True)]
         return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
 
-    out = [line([title for _key, title in COLUMNS]), line(["" for _ in COLUMNS], "-")]
-    out.extend(line([row[key] for key, _title in COLUMNS]) for row in rows)
+    out = [line([title for _key, title in columns]), line(["" for _ in columns], "-")]
+    out.extend(line([row.get(key, "-") for key, _title in columns]) for row in rows)
     return out
 
 
@@ -142,7 +148,7 @@ def readiness_report(captures, receivers=None, title="lastwords readiness"):
     if not isinstance(captures, dict):
         raise AnsibleFilterError("readiness_report: expected a dict of host -> capture_facts result, got %r"
                                  % type(captures).__name__)
-    answers = _receiver_answers(receivers)
+    answers = receiver_answers(receivers)
     rows = [_row(host, captures[host], answers) for host in sorted(captures)]
     notes = []
     for name, (ok, msg, _hosts) in sorted(answers.items()):
@@ -158,14 +164,14 @@ def readiness_report(captures, receivers=None, title="lastwords readiness"):
     not_armed = [row["host"] for row in rows if not row["armed"]]
     summary = "%d of %d hosts ARMED" % (len(armed), len(rows))
 
-    text = ["%s: %s" % (title, summary)] + _table(rows)
+    text = ["%s: %s" % (title, summary)] + render_table(COLUMNS, rows)
     for row in rows:
         for reason in row["reasons"]:
             text.append("  %s: %s" % (row["host"], reason))
     if note:
         text.append("  NOTE: " + note)
 
-    markdown = ["# %s" % title, "", summary, ""] + _table(rows, markdown=True)
+    markdown = ["# %s" % title, "", summary, ""] + render_table(COLUMNS, rows, markdown=True)
     reasons = ["- **%s**: %s" % (row["host"], reason) for row in rows for reason in row["reasons"]]
     if reasons or note:
         markdown += ["", "## Reasons", ""] + reasons + (["", "**Note:** " + note] if note else [])

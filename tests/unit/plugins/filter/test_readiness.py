@@ -9,7 +9,7 @@ import copy
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes, readiness_report
+from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes, readiness_report, receiver_answers
 
 MiB = 1 << 20
 SENT = 1795642800.0
@@ -166,3 +166,24 @@ def test_wrong_input_type_fails_clearly():
                                         (20 * 1024 * MiB, "20G"), (3 * (1 << 40), "3T")])
 def test_human_bytes(value, text):
     assert human_bytes(value) == text
+
+
+def test_receiver_answers_are_one_reading_for_every_report():
+    answers = receiver_answers([
+        {"item": "rx1", "hosts": {"web1": {"lines": 3}}, "changed": False},
+        {"item": "rx2", "unreachable": True, "msg": "Failed to connect to the host via ssh: timed out "},
+        {"item": "rx3", "skipped": True, "skip_reason": "Conditional result was False"},
+        {"item": "rx4", "failed": True, "msg": "log_dir /var/log/netconsole is missing"},
+        {"item": "rx5", "changed": False},  # an answer without hosts is no answer
+        {"item": "rx6", "failed": True, "msg": "one file unreadable", "hosts": {"web1": {"lines": 1}}},
+    ])
+    assert answers == {
+        "rx1": (True, None, {"web1": {"lines": 3}}),
+        "rx2": (False, "unreachable: Failed to connect to the host via ssh: timed out", {}),
+        "rx3": (False, "not asked (Conditional result was False)", {}),
+        "rx4": (False, "failed: log_dir /var/log/netconsole is missing", {}),
+        "rx5": (False, "failed: no answer", {}),
+        "rx6": (True, None, {"web1": {"lines": 1}}),
+    }
+    with pytest.raises(AnsibleFilterError, match="each receiver result must be a dict"):
+        receiver_answers(["rx1"])
