@@ -241,6 +241,7 @@ from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import LC_ENV, detect, grub_mkconfig
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     edit_cmdline,
     parse_shell_assignments,
@@ -278,8 +279,6 @@ from ansible_collections.lastwords.panic.plugins.module_utils._kernel import (
     valid_release,
 )
 
-LC_ENV = {'LC_ALL': 'C', 'LANG': 'C'}
-GRUBBY_PATHS = ('/usr/sbin/grubby', '/sbin/grubby')
 TRIAL_SCRIPT = '/etc/grub.d/42_lastwords_trial'
 DEFAULT_DROPIN = '/etc/default/grub.d/zz-lastwords-kernel.cfg'
 DEFAULT_DROPIN_TEXT = ('# Managed by Ansible (lastwords.panic.kernel_boot). GRUB boots the saved entry '
@@ -303,10 +302,7 @@ class Boot(object):
         self.module = module
         params = module.params
         self.root = os.path.normpath(params['root'])
-        bootloader = params['bootloader']
-        if bootloader == 'auto':
-            bootloader = 'grubby' if any(os.path.exists(self.path(p)) for p in GRUBBY_PATHS) else 'grub-debian'
-        self.bootloader = bootloader
+        self.bootloader = bootloader = detect(self.root, params['bootloader'])
         self.family = 'redhat' if bootloader == 'grubby' else 'debian'
         self.grub_cfg = params['grub_cfg'] or ('/boot/grub2/grub.cfg' if self.family == 'redhat'
                                                else '/boot/grub/grub.cfg')
@@ -511,14 +507,11 @@ class Boot(object):
     def regenerate(self):
         """grub-mkconfig into grub.cfg.new, then over grub.cfg; re-read the menu."""
         binary = self.tool('grub_mkconfig', 'grub-mkconfig')
-        target = self.path(self.grub_cfg)
-        staged = target + '.new'
-        rc, out, err = self.module.run_command([binary, '-o', staged], environ_update=LC_ENV)
-        if rc != 0 or not os.path.isfile(staged) or os.path.getsize(staged) == 0:
-            remove(staged)
-            return 'grub-mkconfig exited with %d: %s' % (rc, (err or out or '(no output)').strip())
-        text = read_text(staged)
-        self.module.atomic_move(staged, target)
+        failure = grub_mkconfig(self.module, self.root, binary, self.grub_cfg)
+        if failure:
+            _rc, out, err, reason = failure
+            return 'grub-mkconfig %s: %s' % (reason, (err or out or '(no output)').strip())
+        text = read_text(self.path(self.grub_cfg))
         self.cfg_text = text
         self.entries = parse_grub_cfg(text)
         self.default_mode, self.default_value = self.cfg_default(text)

@@ -227,6 +227,7 @@ from collections import OrderedDict
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import LC_ENV, detect, grub_mkconfig
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     crashkernel_size,
     describe_args,
@@ -251,8 +252,6 @@ from ansible_collections.lastwords.panic.plugins.module_utils._host import (
 )
 
 MARKER_TAG = 'lastwords.panic.kernel_cmdline'
-GRUBBY_PATHS = ('/usr/sbin/grubby', '/sbin/grubby')
-LC_ENV = {'LC_ALL': 'C', 'LANG': 'C'}
 
 
 def normalise_args(module, raw):
@@ -379,24 +378,6 @@ def other_sources(root, dropin, names):
     return found
 
 
-def run_grub_mkconfig(module, root, binary, grub_cfg):
-    """Regenerate grub.cfg through <grub_cfg>.new; returns None on success or (rc, stdout, stderr, reason)."""
-    target = under(root, grub_cfg)
-    staged = target + '.new'
-    rc, out, err = module.run_command([binary, '-o', staged], environ_update=LC_ENV)
-    reason = None
-    if rc != 0:
-        reason = 'exited with %d' % rc
-    elif not os.path.isfile(staged) or os.path.getsize(staged) == 0:
-        reason = 'exited with 0 but wrote no %s' % staged
-    if reason:
-        if os.path.exists(staged):
-            os.unlink(staged)
-        return rc, out, err, reason
-    module.atomic_move(staged, target)
-    return None
-
-
 def generated_has(text, set_args, absent):
     """True when some kernel entry of a generated grub.cfg carries the managed arguments (or it has none)."""
     entries = []
@@ -472,7 +453,7 @@ def apply_grub_debian(module, root, set_args, absent, result):
     if dropin_changed:
         write_atomic(module, dropin_path, after)
     if regenerate:
-        failure = run_grub_mkconfig(module, root, binary, params['grub_cfg'])
+        failure = grub_mkconfig(module, root, binary, params['grub_cfg'])
         if failure:
             rc, out, err, reason = failure
             if dropin_changed:
@@ -596,10 +577,7 @@ def main():
     absent = list(unique_absent.values())
     check_crashkernel_fit(module, root, set_args)
 
-    bootloader = params['bootloader']
-    if bootloader == 'auto':
-        has_grubby = any(os.path.exists(under(root, path)) for path in GRUBBY_PATHS)
-        bootloader = 'grubby' if has_grubby else 'grub-debian'
+    bootloader = detect(root, params['bootloader'])
 
     result = dict(changed=False, bootloader=bootloader, dropin=None, grub_cfg_updated=False, other_sources=[],
                   managed={'args': {}, 'absent': []})
