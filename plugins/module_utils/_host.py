@@ -108,6 +108,27 @@ def remove(path):
         os.unlink(path)
 
 
+def mem_total_bytes(root):
+    """MemTotal of ``<root>/proc/meminfo`` in bytes, or None when it is unreadable."""
+    for line in (read_text(under(root, '/proc/meminfo')) or '').splitlines():
+        if line.startswith('MemTotal:'):
+            try:
+                return int(line.split()[1]) * 1024
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
+def boot_ram_bytes(root):
+    """About the RAM the kernel sized ``crashkernel=`` ranges by at boot: MemTotal plus the crash reservation
+    (which MemTotal no longer counts). None when MemTotal is unreadable."""
+    total = mem_total_bytes(root)
+    if total is None:
+        return None
+    reserved = (read_text(under(root, '/sys/kernel/kexec_crash_size')) or '0').strip()
+    return total + (int(reserved) if reserved.isdigit() else 0)
+
+
 class Tree(object):
     """Read-only access to the host's files under ``root``; every miss is None (or empty), never an exception."""
 

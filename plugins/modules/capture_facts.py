@@ -281,7 +281,12 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     shell_values,
     values_of,
 )
-from ansible_collections.lastwords.panic.plugins.module_utils._host import REBOOT_MARKER, Tree, checked_root
+from ansible_collections.lastwords.panic.plugins.module_utils._host import (
+    REBOOT_MARKER,
+    Tree,
+    checked_root,
+    mem_total_bytes,
+)
 from ansible_collections.lastwords.panic.plugins.module_utils._kernel import compare_releases, dpkg_status
 
 DEBIAN_CONFIG = '/etc/default/kdump-tools'
@@ -332,18 +337,6 @@ def effective_crashkernel(values):
     for candidates in (plain, high, values):
         if candidates:
             return candidates[-1]
-    return None
-
-
-def read_meminfo(tree):
-    text = tree.read('/proc/meminfo') or ''
-    for line in text.splitlines():
-        if line.startswith('MemTotal:'):
-            fields = line.split()
-            try:
-                return int(fields[1]) * 1024
-            except (IndexError, ValueError):
-                return None
     return None
 
 
@@ -510,7 +503,7 @@ def gather(module, tree):
     iomem = tree.read('/proc/iomem')
     facts['iomem_crash_kernel'] = bool(iomem) and any(
         line.split(':', 1)[-1].strip() == 'Crash kernel' for line in iomem.splitlines())
-    facts['mem_total_bytes'] = read_meminfo(tree)
+    facts['mem_total_bytes'] = mem_total_bytes(tree.root)
 
     flavor = None
     if tree.exists(DEBIAN_CONFIG) or tree.exists('/usr/sbin/kdump-config'):

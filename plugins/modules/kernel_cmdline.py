@@ -244,6 +244,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     validate_arg,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._host import (
+    boot_ram_bytes,
     checked_root,
     read_text,
     sync_reboot_marker,
@@ -315,24 +316,8 @@ def merge_managed(existing_set, existing_absent, set_args, absent):
     return OrderedDict(merged.values()), list(absent_out.values())
 
 
-def ram_estimate(root):
-    """About the RAM the kernel sizes crashkernel ranges by: MemTotal plus the current crash reservation."""
-    meminfo = read_text(under(root, '/proc/meminfo')) or ''
-    total = None
-    for line in meminfo.splitlines():
-        if line.startswith('MemTotal:'):
-            try:
-                total = int(line.split()[1]) * 1024
-            except (IndexError, ValueError):
-                total = None
-    if total is None:
-        return None
-    reserved = (read_text(under(root, '/sys/kernel/kexec_crash_size')) or '0').strip()
-    return total + (int(reserved) if reserved.isdigit() else 0)
-
-
 def check_crashkernel_fit(module, root, set_args):
-    ram = ram_estimate(root)
+    ram = boot_ram_bytes(root)
     if ram is None:
         return
     for name, values in set_args.items():

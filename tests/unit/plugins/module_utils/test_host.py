@@ -10,7 +10,9 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lastwords.panic.plugins.module_utils._host import (
     Tree,
+    boot_ram_bytes,
     checked_root,
+    mem_total_bytes,
     read_text,
     remove,
     sync_reboot_marker,
@@ -151,3 +153,16 @@ def test_reboot_marker_is_not_written_in_check_mode(tmp_path):
     assert not (tmp_path / 'run').exists()
     sync_reboot_marker(marker_module(), str(tmp_path), 'lastwords.panic.kernel_boot', {'trial': 'x'})
     assert (tmp_path / 'run/lastwords/reboot-required').read_text() == 'lastwords.panic.kernel_boot[trial]: x\n'
+
+
+def test_ram_read_from_meminfo_and_the_crash_reservation(tmp_path):
+    assert mem_total_bytes(str(tmp_path)) is None and boot_ram_bytes(str(tmp_path)) is None
+    (tmp_path / 'proc').mkdir()
+    (tmp_path / 'proc/meminfo').write_text('MemTotal:        1759492 kB\nMemFree:          902776 kB\n')
+    assert mem_total_bytes(str(tmp_path)) == 1759492 * 1024
+    assert boot_ram_bytes(str(tmp_path)) == 1759492 * 1024  # no reservation file: nothing added
+    (tmp_path / 'sys/kernel').mkdir(parents=True)
+    (tmp_path / 'sys/kernel/kexec_crash_size').write_text('268435456\n')
+    assert boot_ram_bytes(str(tmp_path)) == 1759492 * 1024 + 268435456
+    (tmp_path / 'proc/meminfo').write_text('MemTotal:        lots kB\n')
+    assert mem_total_bytes(str(tmp_path)) is None
