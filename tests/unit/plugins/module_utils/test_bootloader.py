@@ -3,18 +3,10 @@
 import os
 
 import pytest
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import detect, grub_mkconfig
 
 MENU = "menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-x' {\n}\n"
-
-
-@pytest.fixture
-def module():
-    with patch_module_args({}):
-        yield AnsibleModule(argument_spec={})
 
 
 def fake_mkconfig(tmp_path, body):

@@ -21,12 +21,6 @@ from ansible_collections.lastwords.panic.plugins.module_utils._host import (
 )
 
 
-@pytest.fixture
-def module():
-    with patch_module_args({}):
-        yield AnsibleModule(argument_spec={})
-
-
 def mode_of(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
