@@ -20,7 +20,7 @@ __metaclass__ = type
 import collections
 import re
 
-from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import parse_plain
+from ansible_collections.lastwords.panic.plugins.module_utils._netconsole_wire import parse_plain
 
 PANIC_MARK = "Kernel panic - not syncing"
 PANIC_END_MARK = "---[ end Kernel panic - not syncing"

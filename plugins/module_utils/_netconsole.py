@@ -1,28 +1,39 @@
 # -*- coding: utf-8 -*-
 # Copyright: lastwords developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Netconsole syntax shared by the lastwords.panic modules.
-
-Three things live here, all pure functions with no I/O so unit tests call them directly:
+"""The netconsole target: one model for every part of the collection that sends.
 
 * validators for the values netconsole takes (IP, MAC, UDP port, interface name), each raising
-  `NetconsoleValueError` whose message names the offending field;
+  `NetconsoleValueError` whose message names the offending field; the roles reach them through the
+  `lastwords.panic.netconsole_problems` filter, the modules directly;
 * the ``netconsole=`` kernel/module parameter,
   ``[+][r][src-port]@[src-ip]/[dev],[tgt-port]@<tgt-ip>/[tgt-mac]`` with targets joined by ``;``,
-  built and parsed the way the kernel's ``netconsole_parser_cmdline()`` reads it;
-* what netconsole sends: plain console lines (``[  123.456789] text``) and extended records
-  (``[release,]<level>,<seq>,<ts_usec>,<flags>[,ncfrag=<off>/<total>];text`` followed by
-  `` KEY=value`` dictionary lines), with reassembly of ``ncfrag`` fragments.
+  built and parsed the way the kernel's ``netconsole_parser_cmdline()`` reads it (the role's kernel
+  argument goes through the `lastwords.panic.netconsole_param` filter);
+* a dynamic target in configfs (``/sys/kernel/config/netconsole/<name>``): read, compared the way the kernel
+  prints it, planned (attributes only change while ``enabled`` is 0) and applied, re-created when the address
+  family changes; the host's addresses, routes and neighbours through ``ip -j``;
+* the boot-time apply: ``python3 <this file> apply <conf.json>``, run by the netconsole role's unit after
+  ``network-online.target`` and every minute from its timer, with the same code as the
+  ``netconsole_target`` module.
 
-Importable by Python 3.6+ and the standard library only: it runs on managed hosts.
+Importable by Python 3.6+ and the standard library only: the role installs this very file on the managed
+host. What netconsole sends, as the receiver reads it, lives in `_netconsole_wire`.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import ipaddress
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 
 DEFAULT_LOCAL_PORT = 6665
 DEFAULT_REMOTE_PORT = 6666
@@ -31,18 +42,9 @@ BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 IFNAMSIZ = 16
 # drivers/net/netconsole.c: the module parameter buffer, NUL included.
 MAX_PARAM_LENGTH = 256
-# drivers/net/netconsole.c: longer extended records are sent as ncfrag fragments.
-MAX_PRINT_CHUNK = 1000
 
 _MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$")
 _DIGITS_RE = re.compile(r"^[0-9]+$")
-# `[  123.456789] text`: the printk time prefix of plain console output (CONFIG_PRINTK_TIME).
-_PLAIN_TIME_RE = re.compile(r"^\[\s*(\d+)\.(\d+)\] ?")
-_NCFRAG_RE = re.compile(r"^(\d+)/(\d+)$")
-# rsyslog escapes control characters as '#' and three octal digits (`#012` for a newline).
-_RSYSLOG_ESCAPE_RE = re.compile(r"#(0[0-3][0-7])")
-
-SEVERITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
 
 class NetconsoleValueError(ValueError):
@@ -297,191 +299,685 @@ def parse_param(text):
 
 
 # ---------------------------------------------------------------------------------------------
-# What netconsole sends
+# A dynamic target in configfs, and the host network it sends through
 # ---------------------------------------------------------------------------------------------
 
+BOOL_ATTRS = ("enabled", "extended", "release")
+INT_ATTRS = ("local_port", "remote_port", "transmit_errors")
+READ_ONLY_ATTRS = ("local_mac", "transmit_errors")
+# Written in this order, all while enabled is 0. Interface and addresses first, format last.
+WRITE_ORDER = ("dev_name", "local_ip", "remote_ip", "local_port", "remote_port", "remote_mac", "extended", "release")
+ALL_ATTRS = ("enabled", *WRITE_ORDER, *READ_ONLY_ATTRS)
+# What the kernel puts in a new target directory (drivers/net/netconsole.c, alloc_and_init()).
+KERNEL_DEFAULTS = {
+    "enabled": False,
+    "extended": False,
+    "release": False,
+    "dev_name": "eth0",
+    "local_ip": "0.0.0.0",  # noqa: S104 - the kernel's "unset", not a bind address
+    "remote_ip": "0.0.0.0",  # noqa: S104
+    "local_port": DEFAULT_LOCAL_PORT,
+    "remote_port": DEFAULT_REMOTE_PORT,
+    "remote_mac": BROADCAST_MAC,
+    "local_mac": BROADCAST_MAC,
+    "transmit_errors": 0,
+}
+NEIGHBOUR_POLL_INTERVAL = 0.2
+# Neighbour states whose lladdr is usable (include/uapi/linux/neighbour.h).
+USABLE_NEIGHBOUR_STATES = ("PERMANENT", "NOARP", "REACHABLE", "STALE", "DELAY", "PROBE")
 
-def unescape_rsyslog(text):
-    """Undo rsyslog's control character escaping (`#012` -> newline, `#011` -> tab)."""
-    if "#" not in text:
-        return text
-    return _RSYSLOG_ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 8)), text)
+
+class TargetError(Exception):
+    """A failure to report with fail_json; `details` are returned alongside the message."""
+
+    def __init__(self, msg, **details):
+        super(TargetError, self).__init__(msg)
+        self.msg = msg
+        self.details = details
 
 
-def parse_plain(payload):
-    """Parse one plain (non-extended) netconsole line.
+def _hint_for(attr, value, exc):
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied: run the task as root (become: true)"
+    if attr == "enabled" and value == "1":
+        return (
+            "the kernel refused to enable the target; `dmesg | grep netconsole` says why (dev_name missing "
+            "or down, no address on it, or release without extended)"
+        )
+    if exc.errno == errno.ENOENT:
+        return "this kernel has no '%s' attribute" % attr
+    return "the kernel refused the value"
 
-    Returns {'format': 'plain', 'kernel_time': float or None, 'text': str}. The text keeps the
-    leading spaces the kernel indents call trace frames with.
+
+class ConfigfsTarget(object):
+    """One netconsole target directory. Every filesystem access of the module goes through here.
+
+    `writes` records what was done, in order. Tests emulate the kernel on a temporary tree by
+    overriding the three primitives: _mkdir() (the kernel fills a new directory with attribute
+    files), _rmdir() (configfs removes a directory that still shows files) and _store() (the
+    kernel refuses some writes).
     """
-    payload = payload.rstrip("\r\n")
-    match = _PLAIN_TIME_RE.match(payload)
-    if not match:
-        return {"format": "plain", "kernel_time": None, "text": payload}
-    seconds = float("%s.%s" % (match.group(1), match.group(2)))
-    return {"format": "plain", "kernel_time": seconds, "text": payload[match.end() :]}
 
+    def __init__(self, root, name):
+        self.root = root
+        self.name = name
+        self.path = os.path.join(root, name)
+        self.writes = []
 
-def split_body(body):
-    """Split an extended record body into its text and its dictionary.
+    def exists(self):
+        return os.path.isdir(self.path)
 
-    The kernel ends the text at the first newline; each following line is a ` KEY=value`
-    dictionary entry (SUBSYSTEM=, DEVICE=, netconsole userdata), indented by one space (senders
-    that leave the space out are accepted too). Returns (text, dict); a repeated key keeps its
-    last value.
-    """
-    lines = body.split("\n")
-    text = lines[0]
-    dictionary = {}
-    for line in lines[1:]:
-        key, sep, value = (line[1:] if line.startswith(" ") else line).partition("=")
-        if sep and key and " " not in key:
-            dictionary[key] = value
-    return text, dictionary
-
-
-def parse_extended(payload):
-    """Parse one extended netconsole message (one UDP payload).
-
-    Returns None when `payload` is not in the extended format. Otherwise a dict with: release
-    (str or None, the `r` prefix), level (facility * 8 + severity), facility, severity, seq,
-    ts_usec, flags ('-' or 'c' or '+'), fields (other header `key=value`s), frag (None, or
-    (offset, total) from `ncfrag`), body (everything after ';'), and for an unfragmented record
-    text and dictionary (see split_body); a fragment gets text None until FragmentAssembler
-    completes it.
-    """
-    header, sep, body = payload.partition(";")
-    if not sep:
-        return None
-    fields = header.split(",")
-    release = None
-    if fields and not _DIGITS_RE.match(fields[0]):
-        release = fields[0]
-        fields = fields[1:]
-    if release is not None and (not release or " " in release):
-        return None
-    if len(fields) < 4 or not all(_DIGITS_RE.match(f) for f in fields[:3]):
-        return None
-    level = int(fields[0])
-    record = {
-        "format": "extended",
-        "release": release,
-        "level": level,
-        "facility": level >> 3,
-        "severity": level & 7,
-        "seq": int(fields[1]),
-        "ts_usec": int(fields[2]),
-        "flags": fields[3],
-        "fields": {},
-        "frag": None,
-        "body": body,
-        "text": None,
-        "dictionary": {},
-    }
-    for extra in fields[4:]:
-        key, eq, value = extra.partition("=")
-        if not eq:
-            continue
-        if key == "ncfrag":
-            match = _NCFRAG_RE.match(value)
-            if not match:
+    def read(self, attr):
+        """Text of attribute `attr` without the trailing newline, or None if the kernel has none."""
+        try:
+            with open(os.path.join(self.path, attr)) as handle:
+                return handle.read().strip()
+        except (IOError, OSError) as exc:
+            if exc.errno == errno.ENOENT:
                 return None
-            offset, total = int(match.group(1)), int(match.group(2))
-            if total == 0 or offset >= total:
-                return None
-            record["frag"] = (offset, total)
-        else:
-            record["fields"][key] = value
-    if record["frag"] is None:
-        record["body"] = body.rstrip("\n")
-        record["text"], record["dictionary"] = split_body(record["body"])
-    return record
+            raise TargetError("cannot read %s: %s" % (os.path.join(self.path, attr), exc.strerror)) from None
+
+    def read_state(self):
+        """All attributes as values: bools, ints and strings; None for an attribute the kernel lacks."""
+        state = {}
+        for attr in ALL_ATTRS:
+            text = self.read(attr)
+            if text is None:
+                state[attr] = None
+            elif attr in BOOL_ATTRS or attr in INT_ATTRS:
+                try:
+                    number = int(text)
+                except ValueError:
+                    raise TargetError(
+                        "unexpected content %r in %s" % (text, os.path.join(self.path, attr))
+                    ) from None
+                state[attr] = bool(number) if attr in BOOL_ATTRS else number
+            else:
+                state[attr] = text
+        return state
+
+    def write(self, attr, value):
+        """Write one attribute in place.
+
+        configfs attributes cannot be replaced by renaming a temporary file over them (what
+        atomic_move does): the value must be written to the attribute itself, in one write.
+        """
+        path = os.path.join(self.path, attr)
+        try:
+            self._store(path, (value + "\n").encode("utf-8"))
+        except (IOError, OSError) as exc:
+            raise TargetError(
+                "writing %s=%s to %s failed: %s; %s" % (attr, value, path, exc.strerror, _hint_for(attr, value, exc)),
+                failed_write="%s=%s" % (attr, value),
+            ) from None
+        self.writes.append("%s=%s" % (attr, value))
+
+    def create(self):
+        try:
+            self._mkdir()
+        except (IOError, OSError) as exc:
+            raise TargetError("cannot create %s: %s" % (self.path, exc.strerror)) from None
+        self.writes.append("mkdir")
+
+    def remove(self):
+        try:
+            self._rmdir()
+        except (IOError, OSError) as exc:
+            hint = ""
+            if exc.errno == errno.ENOTEMPTY:
+                hint = "; remove the entries under %s first" % os.path.join(self.path, "userdata")
+            raise TargetError("cannot remove %s: %s%s" % (self.path, exc.strerror, hint)) from None
+        self.writes.append("rmdir")
+
+    def _store(self, path, data):
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def _mkdir(self):
+        os.mkdir(self.path)
+
+    def _rmdir(self):
+        os.rmdir(self.path)
 
 
-def parse_message(payload):
-    """Parse one netconsole payload of either format; extended records are recognised first."""
-    record = parse_extended(payload)
-    if record is not None:
-        return record
-    return parse_plain(payload)
+class HostNetwork(object):
+    """Addresses, routes and neighbours of the host, read with iproute2's JSON output."""
 
+    def __init__(self, run_command, ip_bin, timeout=3.0, sleep=time.sleep, clock=time.monotonic):
+        self.run_command = run_command
+        self.ip_bin = ip_bin
+        self.timeout = timeout
+        self.sleep = sleep
+        self.clock = clock
 
-def _encode(text):
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _decode(data):
-    return data.decode("utf-8", "surrogateescape")
-
-
-class FragmentAssembler(object):
-    """Reassemble extended records sent as `ncfrag=<byte-offset>/<total-bytes>` fragments.
-
-    add() takes records from parse_extended() and returns the records that became complete
-    (unfragmented records pass straight through). Fragments may arrive in any order and
-    twice; offsets count bytes of the body. At most `max_pending` records are held: the oldest
-    is then given up and returned with 'incomplete': True and its missing bytes as NUL, as is
-    everything still pending on flush().
-    """
-
-    def __init__(self, max_pending=64):
-        self.max_pending = max_pending
-        self._pending = {}
-        self._order = []
-
-    @staticmethod
-    def _key(record):
-        return (record["release"], record["level"], record["seq"], record["ts_usec"])
-
-    def add(self, record):
-        if record.get("frag") is None:
-            return [record]
-        offset, total = record["frag"]
-        chunk = _encode(record["body"])
-        if offset + len(chunk) == total - 1:
-            # Only the last fragment reaches the end, and a receiver that drops a datagram's
-            # trailing newline (rsyslog does by default) leaves it one byte short: put it back.
-            chunk += b"\n"
-        if offset + len(chunk) > total:
-            raise NetconsoleValueError(
-                "ncfrag", "fragment %d+%d bytes overruns the record's %d bytes" % (offset, len(chunk), total)
+    def _ip_json(self, args, purpose):
+        if not self.ip_bin:
+            raise TargetError(
+                "the ip command (iproute2) is needed to find %s; install iproute2 or set %s" % (purpose, purpose)
             )
-        key = self._key(record)
-        done = []
-        entry = self._pending.get(key)
-        if entry is None:
-            if len(self._pending) >= self.max_pending:
-                done.append(self._finish(self._order[0], incomplete=True))
-            entry = {"record": dict(record), "buf": bytearray(total), "have": bytearray(total), "count": 0}
-            self._pending[key] = entry
-            self._order.append(key)
-        elif len(entry["buf"]) != total:
-            raise NetconsoleValueError("ncfrag", "fragments of seq %d disagree on the total size" % record["seq"])
-        entry["buf"][offset : offset + len(chunk)] = chunk
-        for index in range(offset, offset + len(chunk)):
-            if not entry["have"][index]:
-                entry["have"][index] = 1
-                entry["count"] += 1
-        if entry["count"] == total:
-            done.append(self._finish(key, incomplete=False))
-        return done
+        rc, out, err = self.run_command([self.ip_bin, "-j", *args], environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            raise TargetError(
+                "cannot find %s: `ip -j %s` failed: %s" % (purpose, " ".join(args), (err or out).strip()),
+                rc=rc,
+            )
+        out = out.strip()
+        if not out:
+            return []
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise TargetError(
+                "cannot find %s: `ip -j %s` did not print JSON; iproute2 4.14 or later is needed"
+                % (purpose, " ".join(args))
+            ) from None
 
-    def _finish(self, key, incomplete):
-        entry = self._pending.pop(key)
-        self._order.remove(key)
-        record = entry["record"]
-        record["body"] = _decode(bytes(entry["buf"])).rstrip("\n")
-        record["frag"] = None
-        record["fragments_total"] = len(entry["buf"])
-        record["text"], record["dictionary"] = split_body(record["body"])
-        if incomplete:
-            record["incomplete"] = True
-            record["missing_bytes"] = len(entry["buf"]) - entry["count"]
-        return record
+    def addresses(self, dev):
+        """[(version, address, scope)] of interface `dev` in the kernel's order."""
+        links = self._ip_json(["addr", "show", "dev", dev], "local_ip")
+        found = []
+        for link in links:
+            for info in link.get("addr_info", []):
+                family = {"inet": 4, "inet6": 6}.get(info.get("family"))
+                if family and info.get("local"):
+                    found.append((family, info["local"], info.get("scope", "global")))
+        return found
 
-    def flush(self):
-        """Return every record still waiting for fragments, marked incomplete."""
-        return [self._finish(key, incomplete=True) for key in list(self._order)]
+    def route(self, address, dev=None, purpose="remote_mac"):
+        args = ["route", "get", address]
+        if dev:
+            args += ["oif", dev]
+        routes = self._ip_json(args, purpose)
+        if not routes:
+            raise TargetError("cannot find %s: no route to %s" % (purpose, address))
+        return routes[0]
 
-    def __len__(self):
-        return len(self._pending)
+    def neighbour_mac(self, address, dev):
+        for entry in self._ip_json(["neigh", "show", "to", address, "dev", dev], "remote_mac"):
+            states = entry.get("state", [])
+            if entry.get("lladdr") and any(state in USABLE_NEIGHBOUR_STATES for state in states):
+                return entry["lladdr"].lower()
+        return None
+
+    def probe(self, address, dev):
+        """Send one empty datagram to `address` (UDP discard port) so the kernel resolves its MAC."""
+        version = ip_version(address)
+        sock = socket.socket(socket.AF_INET6 if version == 6 else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_BINDTODEVICE", 25), dev.encode() + b"\0")
+            except (OSError, socket.error):
+                pass
+            destination = (address, 9)
+            if version == 6:
+                destination = (address, 9, 0, socket.if_nametoindex(dev))
+            sock.sendto(b"", destination)
+        except (OSError, socket.error):
+            # Unreachable or refused: the neighbour table tells the rest.
+            pass
+        finally:
+            sock.close()
+
+    def resolve_mac(self, remote_ip, dev):
+        """MAC of the next hop to `remote_ip` through `dev`: the receiver itself or its gateway."""
+        route = self.route(remote_ip, dev)
+        kind = route.get("type", "unicast")
+        if kind != "unicast":
+            raise TargetError(
+                "cannot resolve remote_mac: %s is a %s address for this host (route type %s); "
+                "netconsole needs a remote unicast receiver" % (remote_ip, kind, kind)
+            )
+        gateway = route.get("gateway")
+        hop = gateway or remote_ip
+        mac = self.neighbour_mac(hop, dev)
+        if mac is None:
+            self.probe(hop, dev)
+            deadline = self.clock() + self.timeout
+            while mac is None and self.clock() < deadline:
+                self.sleep(NEIGHBOUR_POLL_INTERVAL)
+                mac = self.neighbour_mac(hop, dev)
+        if mac is None:
+            what = "gateway %s of the route to %s" % (gateway, remote_ip) if gateway else "%s" % remote_ip
+            raise TargetError(
+                "cannot resolve remote_mac: no neighbour entry for %s on %s after %.1f s; check that it is up "
+                "and reachable, or set remote_mac (ff:ff:ff:ff:ff:ff to broadcast)" % (what, dev, self.timeout),
+                next_hop=hop,
+            )
+        return validate_mac(mac, "remote_mac")
+
+
+def choose_local_ip(addresses, remote_ip):
+    """First address of the remote's IP version: link-local for a link-local remote, else global."""
+    version = ip_version(remote_ip)
+    want_link = version == 6 and remote_ip.lower().startswith("fe80:")
+    candidates = [(address, scope) for family, address, scope in addresses if family == version]
+    for address, scope in candidates:
+        if (scope == "link") == want_link and scope != "host":
+            return address
+    return None
+
+
+def validate_params(params):
+    """Check every option that needs no lookup; returns the normalised values. Raises NetconsoleValueError."""
+    name = params["name"]
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise NetconsoleValueError("name", "%r is not a usable directory name" % (name,))
+    values = {"name": name}
+    if params["state"] == "absent":
+        return values
+    values["remote_ip"] = validate_ip(params["remote_ip"], "remote_ip", allow_unspecified=False)
+    values["local_port"] = validate_port(params["local_port"], "local_port")
+    values["remote_port"] = validate_port(params["remote_port"], "remote_port")
+    values["enabled"] = bool(params["enabled"])
+    values["extended"] = bool(params["extended"])
+    values["release"] = bool(params["release"])
+    if values["release"] and not values["extended"]:
+        raise NetconsoleValueError("release", "needs extended=true: the kernel refuses to enable release without it")
+    values["dev_name"] = None
+    if params["dev_name"] is not None:
+        values["dev_name"] = validate_dev_name(params["dev_name"], "dev_name")
+    values["local_ip"] = None
+    if params["local_ip"] is not None:
+        values["local_ip"] = validate_ip(params["local_ip"], "local_ip")
+        if ip_version(values["local_ip"]) != ip_version(values["remote_ip"]):
+            raise NetconsoleValueError(
+                "local_ip",
+                "%s is not of the IP version of remote_ip %s" % (values["local_ip"], values["remote_ip"]),
+            )
+    values["remote_mac"] = None
+    if params["remote_mac"] is not None:
+        values["remote_mac"] = validate_mac(params["remote_mac"], "remote_mac")
+    if params["resolve_timeout"] is not None and params["resolve_timeout"] < 0:
+        raise NetconsoleValueError("resolve_timeout", "must not be negative")
+    return values
+
+
+def complete_values(values, net):
+    """Fill in dev_name, local_ip and remote_mac from the host's network where not given."""
+    wanted = dict(values)
+    if wanted["dev_name"] is None:
+        route = net.route(wanted["remote_ip"], purpose="dev_name")
+        if route.get("type", "unicast") != "unicast" or not route.get("dev"):
+            raise TargetError(
+                "cannot find dev_name: the route to %s is of type %s; set dev_name"
+                % (wanted["remote_ip"], route.get("type"))
+            )
+        wanted["dev_name"] = validate_dev_name(route["dev"], "dev_name")
+    if wanted["local_ip"] is None:
+        chosen = choose_local_ip(net.addresses(wanted["dev_name"]), wanted["remote_ip"])
+        if chosen is None:
+            raise TargetError(
+                "cannot find local_ip: %s has no IPv%d address to send to %s from; bring the interface up "
+                "with an address or set local_ip"
+                % (wanted["dev_name"], ip_version(wanted["remote_ip"]), wanted["remote_ip"])
+            )
+        wanted["local_ip"] = validate_ip(chosen, "local_ip")
+    if wanted["remote_mac"] is None:
+        wanted["remote_mac"] = net.resolve_mac(wanted["remote_ip"], wanted["dev_name"])
+    return wanted
+
+
+def _render(attr, value):
+    if attr in BOOL_ATTRS:
+        return "1" if value else "0"
+    return str(value)
+
+
+def differs(attr, current, wanted):
+    """Compare as the kernel prints: IPs by value, MACs case-insensitively, the rest exactly."""
+    if attr in ("local_ip", "remote_ip"):
+        return not same_ip(current, wanted)
+    if attr == "remote_mac":
+        return (current or "").lower() != wanted
+    return current != wanted
+
+
+def changed_attrs(current, wanted):
+    """Writable attributes whose current value differs from the wanted one, in write order."""
+    changes = []
+    for attr in WRITE_ORDER:
+        if attr == "release" and current.get("release") is None:
+            continue  # kernel without the attribute: checked by the caller
+        if differs(attr, current.get(attr), wanted[attr]):
+            changes.append(attr)
+    return changes
+
+
+def _public(state):
+    public = {attr: state.get(attr) for attr in ALL_ATTRS}
+    if public["release"] is None:
+        public["release"] = False  # kernel without the attribute never prepends the release
+    return public
+
+
+def _comparable(state):
+    return {attr: state.get(attr) for attr in ("enabled", *WRITE_ORDER)}
+
+
+def _new_target_state(release_supported=True):
+    """What a freshly created directory holds, for check mode's predictions."""
+    state = dict(KERNEL_DEFAULTS, local_mac=None, transmit_errors=None)
+    if not release_supported:
+        state["release"] = None
+    return state
+
+
+def _needs_recreate(current, wanted):
+    """Older kernels (6.1, 6.12) refuse an IPv4 address once the target holds IPv6 ones (EINVAL)."""
+    held = (current.get("remote_ip") or "") + (current.get("local_ip") or "")
+    return ip_version(wanted["remote_ip"]) == 4 and ":" in held
+
+
+def _check_release(state, wanted, path):
+    if state["release"] is None and wanted["release"]:
+        raise TargetError("release=true needs Linux 6.5 or later: %s has no 'release' attribute" % path)
+
+
+def ensure_present(target, wanted, check_mode):
+    """Bring the target to `wanted`; returns (before, after, changed). `before` is None for a new target."""
+    before = target.read_state() if target.exists() else None
+    if before is not None:
+        _check_release(before, wanted, target.path)
+    recreate = before is not None and _needs_recreate(before, wanted)
+
+    if check_mode:
+        if before is None:
+            target.writes.append("mkdir")
+            current = _new_target_state()
+        elif recreate:
+            if before["enabled"]:
+                target.writes.append("enabled=0")
+            target.writes.extend(["rmdir", "mkdir"])
+            current = _new_target_state(release_supported=before["release"] is not None)
+        else:
+            current = before
+        target.writes.extend(_plan(current, wanted))
+        after = dict(current)
+        for attr in WRITE_ORDER:
+            if not (attr == "release" and current["release"] is None):
+                after[attr] = wanted[attr]
+        after["enabled"] = wanted["enabled"]
+        return before, after, bool(target.writes)
+
+    if before is None:
+        target.create()
+    elif recreate:
+        if before["enabled"]:
+            target.write("enabled", "0")
+        target.remove()
+        target.create()
+    current = target.read_state() if before is None or recreate else before
+    _check_release(current, wanted, target.path)
+    for step in _plan(current, wanted):
+        attr, _sep, text = step.partition("=")
+        target.write(attr, text)
+    after = target.read_state() if target.writes else before
+    return before, after, bool(target.writes)
+
+
+def _plan(current, wanted):
+    """Ordered attribute writes ('attr=value') from `current` to `wanted`, honouring 'enabled'."""
+    steps = []
+    enabled = bool(current["enabled"])
+    changes = changed_attrs(current, wanted)
+    if changes and enabled:
+        steps.append("enabled=0")
+        enabled = False
+    for attr in changes:
+        steps.append("%s=%s" % (attr, _render(attr, wanted[attr])))
+    if wanted["enabled"] != enabled:
+        steps.append("enabled=%s" % _render("enabled", wanted["enabled"]))
+    return steps
+
+
+def ensure_absent(target, check_mode):
+    """Disable and remove the target; returns (before, changed)."""
+    if not os.path.isdir(target.root) or not target.exists():
+        return None, False
+    current = target.read_state()
+    if check_mode:
+        if current["enabled"]:
+            target.writes.append("enabled=0")
+        target.writes.append("rmdir")
+        return current, True
+    if current["enabled"]:
+        target.write("enabled", "0")
+    target.remove()
+    return current, True
+
+
+def run(params, target, net, check_mode=False, want_diff=False):
+    """The whole module run, minus AnsibleModule: returns the result dict or raises."""
+    values = validate_params(params)
+    result = {"name": values["name"], "changed": False}
+    if params["state"] == "absent":
+        before, changed = ensure_absent(target, check_mode)
+        result.update(changed=changed, state="absent", writes=list(target.writes))
+        if want_diff:
+            result["diff"] = {
+                "before": dict(_comparable(before), state="present") if before else {"state": "absent"},
+                "after": {"state": "absent"},
+            }
+        return result
+
+    if not os.path.isdir(target.root):
+        raise TargetError(
+            "%s does not exist: load the netconsole module (`modprobe netconsole`; the kernel needs "
+            "CONFIG_NETCONSOLE_DYNAMIC) and mount configfs (`mount -t configfs none /sys/kernel/config`)"
+            % target.root
+        )
+    wanted = complete_values(values, net)
+    before, after, changed = ensure_present(target, wanted, check_mode)
+    result.update(_public(after))
+    result.update(changed=changed, state="present", writes=list(target.writes))
+    if want_diff:
+        result["diff"] = {
+            "before": dict(_comparable(before), state="present") if before else {"state": "absent"},
+            "after": dict(_comparable(after), state="present"),
+        }
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The boot-time apply: the same model, run by the host's python3 outside Ansible
+# ---------------------------------------------------------------------------------------------
+
+CONFIGFS_ROOT = "/sys/kernel/config/netconsole"
+# One target of the boot-time file: what netconsole_target takes, less what only Ansible sets.
+CONF_KEYS = (
+    "name", "dev_name", "local_ip", "local_port", "remote_ip", "remote_port", "remote_mac", "extended", "release",
+)
+CONF_VERSION = 1
+# A neighbour that does not answer within this many seconds fails the target until the next timer run.
+BOOT_RESOLVE_TIMEOUT = 3.0
+
+
+def run_command(argv, environ_update=None, timeout=30):
+    """(rc, stdout, stderr) of `argv`, the shape of AnsibleModule.run_command, for HostNetwork outside Ansible."""
+    env = dict(os.environ)
+    env.update(environ_update or {})
+    try:
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, universal_newlines=True
+        )
+    except OSError as exc:
+        return 127, "", "%s: %s" % (argv[0], exc.strerror)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        return 124, out, "%s timed out after %d s" % (" ".join(argv), timeout)
+    return proc.returncode, out, err
+
+
+def find_binary(name, extra_dirs=("/usr/sbin", "/sbin", "/usr/bin", "/bin")):
+    """Path of `name` on PATH or in the usual system directories (a unit's PATH can be short), or None."""
+    dirs = os.environ.get("PATH", "").split(os.pathsep) + list(extra_dirs)
+    for directory in dirs:
+        path = os.path.join(directory, name)
+        if directory and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def conf_text(targets):
+    """The boot-time file's text for a list of target dicts (validated: bad input raises before anything is written)."""
+    checked = []
+    for index, target in enumerate(targets):
+        checked.append(_conf_target(target, "targets[%d]" % index))
+    return json.dumps({"version": CONF_VERSION, "targets": checked}, indent=2, sort_keys=True) + "\n"
+
+
+def _conf_target(target, where):
+    if not isinstance(target, dict):
+        raise NetconsoleValueError(where, "must be a mapping of %s, got %r" % (", ".join(CONF_KEYS), target))
+    unknown = sorted(set(target) - set(CONF_KEYS))
+    if unknown:
+        raise NetconsoleValueError(
+            where, "unknown keys %s; a target has %s" % (", ".join(unknown), ", ".join(CONF_KEYS))
+        )
+    params = dict(_conf_defaults(), **target)
+    try:
+        values = validate_params(params)
+    except NetconsoleValueError as exc:
+        raise NetconsoleValueError("%s.%s" % (where, exc.field), exc.reason) from None
+    if values["dev_name"] is None:
+        raise NetconsoleValueError(where + ".dev_name", "is needed at boot time (the interface to send from)")
+    return {key: values[key] for key in CONF_KEYS}
+
+
+def _conf_defaults():
+    return {
+        "name": None,
+        "state": "present",
+        "enabled": True,
+        "dev_name": None,
+        "local_ip": None,
+        "local_port": DEFAULT_LOCAL_PORT,
+        "remote_ip": None,
+        "remote_port": DEFAULT_REMOTE_PORT,
+        "remote_mac": None,
+        "extended": False,
+        "release": False,
+        "resolve_timeout": BOOT_RESOLVE_TIMEOUT,
+    }
+
+
+def read_conf(path):
+    """The targets of boot-time file `path`, validated; raises NetconsoleValueError naming the file and field."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (IOError, OSError) as exc:
+        raise NetconsoleValueError(path, "cannot read it: %s" % exc.strerror) from None
+    except ValueError as exc:
+        raise NetconsoleValueError(
+            path, "is not JSON (%s); run the lastwords.panic.netconsole role again" % exc
+        ) from None
+    if not isinstance(data, dict) or data.get("version") != CONF_VERSION or not isinstance(data.get("targets"), list):
+        raise NetconsoleValueError(
+            path, "is not a version %d lastwords netconsole file; run the lastwords.panic.netconsole role again"
+            % CONF_VERSION
+        )
+    targets = []
+    for index, target in enumerate(data["targets"]):
+        try:
+            targets.append(_conf_target(target, "targets[%d]" % index))
+        except NetconsoleValueError as exc:
+            raise NetconsoleValueError("%s: %s" % (path, exc.field), exc.reason) from None
+    return targets
+
+
+def describe(result):
+    """One line for a target that is set up: `name: src:port/dev -> dst:port (mac)`."""
+    return "%s: %s:%s/%s -> %s:%s (%s)" % (
+        result["name"], result["local_ip"], result["local_port"], result["dev_name"],
+        result["remote_ip"], result["remote_port"], result["remote_mac"],
+    )
+
+
+def apply_targets(targets, root, net, say, complain):
+    """Bring each target to its wanted state through configfs; returns how many failed.
+
+    Each target stands alone: one that fails (its interface has no address yet, a neighbour does not answer)
+    does not stop the others, and the next timer run tries it again. Only targets that changed are reported.
+    """
+    failed = 0
+    for target in targets:
+        params = dict(_conf_defaults(), **target)
+        configfs = ConfigfsTarget(root, target["name"])
+        try:
+            result = run(params, configfs, net)
+        except (NetconsoleValueError, TargetError) as exc:
+            complain("%s: %s%s" % (target["name"], exc, _written(configfs)))
+            failed += 1
+            continue
+        if result["changed"]:
+            say("%s enabled (%s)" % (describe(result), ", ".join(result["writes"])))
+    return failed
+
+
+def _written(configfs):
+    return " (written before that: %s)" % ", ".join(configfs.writes) if configfs.writes else ""
+
+
+def prepare_configfs(root, run_cmd, modprobe, mount):
+    """Load netconsole and mount configfs when `root` is not there yet; returns an error text or None."""
+    if os.path.isdir(root):
+        return None
+    if not os.path.isdir("/sys/module/netconsole"):
+        if modprobe is None:
+            return "modprobe not found: cannot load the netconsole module"
+        rc, out, err = run_cmd([modprobe, "netconsole"])
+        if rc != 0:
+            return "modprobe netconsole failed: %s" % (err or out).strip()
+    if not os.path.isdir(root) and not os.path.ismount("/sys/kernel/config") and mount is not None:
+        run_cmd([mount, "-t", "configfs", "configfs", "/sys/kernel/config"])
+    if not os.path.isdir(root):
+        return "%s does not exist after loading netconsole: the kernel needs CONFIG_NETCONSOLE_DYNAMIC" % root
+    return None
+
+
+USAGE = "usage: python3 _netconsole.py apply CONF.json [--configfs DIR]"
+
+
+def main(argv=None, stdout=None, stderr=None):
+    """`apply CONF [--configfs DIR]`: set up the targets of CONF. Exit status 1 when any target failed.
+
+    --configfs points at another tree than /sys/kernel/config/netconsole and then loads and mounts nothing:
+    the unit tests run it on a temporary tree.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+
+    def say(line):
+        out.write("lastwords-netconsole: %s\n" % line)
+
+    def complain(line):
+        err.write("lastwords-netconsole: %s\n" % line)
+
+    if len(argv) not in (2, 4) or argv[0] != "apply" or (len(argv) == 4 and argv[2] != "--configfs"):
+        complain(USAGE)
+        return 2
+    root = argv[3] if len(argv) == 4 else CONFIGFS_ROOT
+    try:
+        targets = read_conf(argv[1])
+    except NetconsoleValueError as exc:
+        complain(str(exc))
+        return 1
+    if len(argv) == 2:
+        problem = prepare_configfs(root, run_command, find_binary("modprobe"), find_binary("mount"))
+        if problem:
+            complain(problem)
+            return 1
+    net = HostNetwork(run_command, find_binary("ip"), timeout=BOOT_RESOLVE_TIMEOUT)
+    return 1 if apply_targets(targets, root, net, say, complain) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -249,9 +249,9 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import PanicScanner, clean_text
-from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import (
+from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import NetconsoleValueError
+from ansible_collections.lastwords.panic.plugins.module_utils._netconsole_wire import (
     FragmentAssembler,
-    NetconsoleValueError,
     parse_extended,
     parse_plain,
     unescape_rsyslog,

@@ -1,4 +1,4 @@
-"""_netconsole: validators, the netconsole= parameter, and what netconsole sends.
+"""_netconsole (validators, the netconsole= parameter) and _netconsole_wire (what netconsole sends).
 
 Parameter examples are the ones of the kernel's Documentation/networking/netconsole.rst; extended records
 are shaped like the kernel's (printk's ext header, netconsole's ncfrag split at 1000 bytes) and like the
@@ -8,24 +8,26 @@ messages facebook/netconsd's ncrx test generator sends.
 import pytest
 
 from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import (
-    MAX_PRINT_CHUNK,
-    FragmentAssembler,
     NetconsoleValueError,
     format_param,
     format_target,
     ip_version,
-    parse_extended,
-    parse_message,
     parse_param,
-    parse_plain,
     parse_target,
     same_ip,
-    split_body,
-    unescape_rsyslog,
     validate_dev_name,
     validate_ip,
     validate_mac,
     validate_port,
+)
+from ansible_collections.lastwords.panic.plugins.module_utils._netconsole_wire import (
+    MAX_PRINT_CHUNK,
+    FragmentAssembler,
+    parse_extended,
+    parse_message,
+    parse_plain,
+    split_body,
+    unescape_rsyslog,
 )
 
 UNSET_V4 = "0.0.0.0"  # noqa: S104 - the kernel's unset address, nothing binds to it

@@ -18,15 +18,15 @@ import shutil
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import NetconsoleValueError
-from ansible_collections.lastwords.panic.plugins.modules import netconsole_target
-from ansible_collections.lastwords.panic.plugins.modules.netconsole_target import (
+from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import (
     ConfigfsTarget,
     HostNetwork,
+    NetconsoleValueError,
     TargetError,
     choose_local_ip,
     run,
 )
+from ansible_collections.lastwords.panic.plugins.modules import netconsole_target
 
 DEV_MACS = {"eth0": "52:54:00:12:34:56", "eth1": "52:54:00:65:43:21"}
 RECEIVER_MAC = "52:54:00:ab:cd:ef"
