@@ -99,6 +99,22 @@ def validate_ip(value, field="ip", allow_unspecified=True):
     return str(addr)
 
 
+def validate_network(value, field="network"):
+    """Return the canonical text of an address or a CIDR network (`10.77.0.0/24`, `fd00::/64`, `10.77.0.5`)."""
+    if not isinstance(value, str) or not value:
+        raise NetconsoleValueError(field, "must be an address or a network like 10.77.0.0/24, got %r" % (value,))
+    address, sep, prefix = value.partition("/")
+    _ip_object(address, field)
+    if not sep:
+        return validate_ip(address, field)
+    if not _DIGITS_RE.match(prefix):
+        raise NetconsoleValueError(field, "'%s' has no prefix length after '/' (like /24)" % value)
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise NetconsoleValueError(field, "'%s' has a prefix length too long for its address" % value) from None
+
+
 def ip_version(value):
     """4 or 6 for an address string; raises NetconsoleValueError when it is not one."""
     return _ip_object(value, "ip").version

@@ -28,6 +28,9 @@ done
 for f in plugins/filter/*.yml; do
   ansible-doc -t filter "lastwords.panic.$(basename "$f" .yml)" >/dev/null; n=$((n + 1))
 done
+for f in plugins/test/*.yml; do
+  ansible-doc -t test "lastwords.panic.$(basename "$f" .yml)" >/dev/null; n=$((n + 1))
+done
 for r in roles/*/; do
   ansible-doc -t role "lastwords.panic.$(basename "$r")" >/dev/null; n=$((n + 1))
 done
