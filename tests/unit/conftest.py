@@ -1,8 +1,16 @@
 """Shared fixtures for the unit tests."""
 
+from pathlib import Path
+
 import pytest
 from ansible.module_utils import _internal as ansible_internal
 from ansible.module_utils.common import warnings as ansible_warnings
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+
+# Ansible's collection finder, installed before any test module imports ansible_collections.lastwords.panic (as
+# ansible-core does on a controller and ansible-test does for unit tests): the plugin loader then finds the
+# collection's filters and tests by name (lastwords.panic.ip_address), as the roles' templates call them.
+_AnsibleCollectionFinder(paths=[str(Path(__file__).resolve().parents[2] / ".collections")])._install()
 
 
 @pytest.fixture(autouse=True)
@@ -20,3 +28,4 @@ def _module_context(monkeypatch):
     yield
     ansible_warnings._global_warnings.clear()
     ansible_warnings._global_deprecations.clear()
+

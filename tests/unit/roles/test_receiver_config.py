@@ -248,18 +248,18 @@ def test_senders_from_inventory(tmp_path):
     assert '"index": "10.77.0.11"' in table and '"value": "web1"' in table and "10.77.0.99" not in table
 
 
-def test_address_patterns(tmp_path):
+def test_address_tests_as_the_role_uses_them(tmp_path):
     variables = role_vars(tmp_path)
-    ip_re = re.compile(resolve("{{ __receiver_ip_re }}", variables))
-    cidr_re = re.compile(resolve("{{ __receiver_cidr_re }}", variables))
-    for good in ("10.77.0.1", "255.255.255.255", "::1", "fe80::1", "2001:db8::8a2e:370:7334", "::"):
-        assert ip_re.match(good), good
-    for bad in ("10.77.0.256", "10.77.0", "host1", "1.2.3.4/24", "fe80:::1", "", "1.2.3.4 "):
-        assert not ip_re.match(bad), bad
-    for good in ("10.77.0.0/24", "10.77.0.5", "fd00::/8", "0.0.0.0/0"):
-        assert cidr_re.match(good), good
-    for bad in ("10.77.0.0/33", "fd00::/129", "lab", "10.0.0.0/"):
-        assert not cidr_re.match(bad), bad
+    good_ips = ["10.77.0.1", "255.255.255.255", "::1", "fe80::1", "2001:db8::8a2e:370:7334", "::"]
+    bad_ips = ["10.77.0.256", "10.77.0", "host1", "1.2.3.4/24", "fe80:::1", "", "1.2.3.4 ", "fe80::1%eth0"]
+    variables.update(good_ips=good_ips, bad_ips=bad_ips)
+    assert resolve("{{ good_ips | reject('lastwords.panic.ip_address') | list }}", variables) == []
+    assert resolve("{{ bad_ips | select('lastwords.panic.ip_address') | list }}", variables) == []
+    good_nets = ["10.77.0.0/24", "10.77.0.5", "fd00::/8", "0.0.0.0/0", "10.77.0.5/24"]
+    bad_nets = ["10.77.0.0/33", "fd00::/129", "lab", "10.0.0.0/", "10.0.0.0/x"]
+    variables.update(good_nets=good_nets, bad_nets=bad_nets)
+    assert resolve("{{ good_nets | reject('lastwords.panic.ip_network') | list }}", variables) == []
+    assert resolve("{{ bad_nets | select('lastwords.panic.ip_network') | list }}", variables) == []
 
 
 def test_unknown_senders_dropped_when_not_allowed(tmp_path):

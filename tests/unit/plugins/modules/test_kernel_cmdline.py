@@ -451,3 +451,15 @@ def test_grubby_hosts_get_no_dropin(rhel, run):
     result = run(rhel.params(args={'crashkernel': '512M'}))
     assert result['changed'] is True
     assert not (rhel.root / DROPIN.lstrip('/')).exists()
+
+
+def test_a_run_with_nothing_to_set_or_remove_reports_what_it_manages(host, run):
+    # how another role asks what the drop-in holds without reading the module's private file
+    result = run(host.params())
+    assert result['changed'] is False and not host.dropin.exists() and host.mkconfig_calls() == 0
+    assert result['managed'] == {'args': {}, 'absent': []}
+    run(host.params(args={'netconsole.netconsole': '6665@10.77.0.21/eth1,6666@10.77.0.10/52:54:00:77:00:01'}))
+    dropin = read(host.dropin)
+    result = run(host.params())
+    assert result['changed'] is False and read(host.dropin) == dropin and host.mkconfig_calls() == 1
+    assert list(result['managed']['args']) == ['netconsole.netconsole']
