@@ -39,7 +39,8 @@ attributes:
 options:
   reason:
     description:
-      - "What waits for the reboot, as C(<role>: <sentence>), for example C(kdump: the crashkernel reservation changed)."
+      - "What waits for the reboot, as C(<role>: <sentence>)."
+      - "For example C(kdump: the crashkernel reservation changed)."
     type: str
     required: true
 """
