@@ -88,11 +88,12 @@ def netconsole_param(target):
         raise AnsibleFilterError("netconsole_param: %s" % exc) from None
 
 
-def netconsole_cmdline_targets(cmdline):
+def netconsole_cmdline_targets(cmdline, strict=True):
     """The targets of the ``netconsole.netconsole=`` (or ``netconsole=``) argument of a kernel command line.
 
     [] without one. Each is a dict of parse_target (local_ip, dev_name, remote_ip, ports, remote_mac, ...). A
-    malformed value fails with the reason: the role then cannot tell what the running kernel sends to.
+    malformed value fails with the reason, or gives [] with strict=false (the netconsole role asks whether its
+    own argument is there: a value it cannot read is not its own).
     """
     for word in str(cmdline).split():
         for prefix in ("netconsole.netconsole=", "netconsole="):
@@ -100,6 +101,8 @@ def netconsole_cmdline_targets(cmdline):
                 try:
                     return parse_param(word[len(prefix):])
                 except NetconsoleValueError as exc:
+                    if not strict:
+                        return []
                     raise AnsibleFilterError("the running kernel's %s is not readable: %s" % (word, exc)) from None
     return []
 

@@ -69,6 +69,7 @@ def test_cmdline_without_netconsole_and_with_a_broken_one():
     assert netconsole_cmdline_targets("BOOT_IMAGE=/vmlinuz ro console=ttyS0") == []
     with pytest.raises(AnsibleFilterError, match="not readable"):
         netconsole_cmdline_targets("netconsole.netconsole=6665@10.77.0.21/eth1")
+    assert netconsole_cmdline_targets("netconsole.netconsole=6665@10.77.0.21/eth1", strict=False) == []
 
 
 def test_conf_keeps_only_what_the_apply_reads_and_validates():
