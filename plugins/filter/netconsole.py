@@ -18,6 +18,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import
     conf_text,
     format_target,
     parse_param,
+    target_defaults,
     validate_params,
 )
 
@@ -40,20 +41,16 @@ def netconsole_problems(targets, variable="netconsole_targets"):
         if unknown:
             problems.append("%s has unknown keys %s; a target takes %s" % (where, ", ".join(unknown),
                                                                               ", ".join(TARGET_KEYS)))
-        params = {
-            "name": item.get("name") or "lastwords%d" % index,
-            "state": "present",
-            "enabled": True,
-            "dev_name": None,
-            "local_ip": None,
-            "remote_ip": item.get("remote_ip"),
-            "local_port": _or(item.get("local_port"), DEFAULT_LOCAL_PORT),
-            "remote_port": _or(item.get("remote_port"), DEFAULT_REMOTE_PORT),
-            "remote_mac": item.get("remote_mac"),
-            "extended": _flag(item.get("extended")),
-            "release": _flag(item.get("release")),
-            "resolve_timeout": None,
-        }
+        params = dict(
+            target_defaults(),
+            name=item.get("name") or "lastwords%d" % index,
+            remote_ip=item.get("remote_ip"),
+            local_port=_or(item.get("local_port"), DEFAULT_LOCAL_PORT),
+            remote_port=_or(item.get("remote_port"), DEFAULT_REMOTE_PORT),
+            remote_mac=item.get("remote_mac"),
+            extended=_flag(item.get("extended")),
+            release=_flag(item.get("release")),
+        )
         try:
             validate_params(params)
         except NetconsoleValueError as exc:

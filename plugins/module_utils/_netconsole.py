@@ -856,7 +856,7 @@ def _conf_target(target, where):
         raise NetconsoleValueError(
             where, "unknown keys %s; a target has %s" % (", ".join(unknown), ", ".join(CONF_KEYS))
         )
-    params = dict(_conf_defaults(), **target)
+    params = dict(target_defaults(), **target)
     try:
         values = validate_params(params)
     except NetconsoleValueError as exc:
@@ -866,7 +866,8 @@ def _conf_target(target, where):
     return {key: values[key] for key in CONF_KEYS}
 
 
-def _conf_defaults():
+def target_defaults():
+    """Every option of a target at its default, as validate_params and run take them."""
     return {
         "name": None,
         "state": "present",
@@ -924,7 +925,7 @@ def apply_targets(targets, root, net, say, complain):
     """
     failed = 0
     for target in targets:
-        params = dict(_conf_defaults(), **target)
+        params = dict(target_defaults(), **target)
         configfs = ConfigfsTarget(root, target["name"])
         try:
             result = run(params, configfs, net)
