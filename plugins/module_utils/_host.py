@@ -125,8 +125,8 @@ def boot_ram_bytes(root):
     total = mem_total_bytes(root)
     if total is None:
         return None
-    reserved = (read_text(under(root, '/sys/kernel/kexec_crash_size')) or '0').strip()
-    return total + (int(reserved) if reserved.isdigit() else 0)
+    reserved = Tree(root).integer('/sys/kernel/kexec_crash_size')
+    return total + (reserved if reserved and reserved > 0 else 0)
 
 
 class Tree(object):

@@ -298,10 +298,10 @@ UNWRITABLE_ABSTRACTIONS = ('lvm', 'diskfilter', 'mdraid', 'raid', 'cryptodisk', 
 class Boot(object):
     """What the host boots: read once, then changed through the methods below."""
 
-    def __init__(self, module):
+    def __init__(self, module, root):
         self.module = module
         params = module.params
-        self.root = os.path.normpath(params['root'])
+        self.root = root
         self.bootloader = bootloader = detect(self.root, params['bootloader'])
         self.family = 'redhat' if bootloader == 'grubby' else 'debian'
         self.grub_cfg = params['grub_cfg'] or ('/boot/grub2/grub.cfg' if self.family == 'redhat'
@@ -747,12 +747,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    checked_root(module, params['root'])
+    root = checked_root(module, params['root'])
     if params['panic'] <= 0:
         module.fail_json(msg='panic=%d: give the seconds before a panicking trial kernel resets (more than 0)'
                              % params['panic'])
 
-    boot = Boot(module)
+    boot = Boot(module, root)
     result = dict(changed=False, requested=params['release'], reboot_required=False, confirmed=False, message='')
     result.update(boot.facts())
     release, problem = boot.resolve(params['release'])

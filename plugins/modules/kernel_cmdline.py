@@ -583,9 +583,8 @@ def main():
     if running is None:
         module.warn('%s is not readable: reboot_required assumes a running kernel with no arguments'
                     % under(root, '/proc/cmdline'))
-    if not module.check_mode:
-        sync_reboot_marker(module, root, MARKER_TAG, pending_map, covered=list(wanted_set) + list(wanted_absent),
-                           same=normalize_name)
+    sync_reboot_marker(module, root, MARKER_TAG, pending_map, covered=list(wanted_set) + list(wanted_absent),
+                       same=normalize_name)  # writes nothing in check mode
     module.exit_json(**result)
 
 
