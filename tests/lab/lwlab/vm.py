@@ -59,7 +59,7 @@ class VM:
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
                             str(self.overlay)], check=True)
         s = self.spec
-        argv = qemu.base_argv(memory=s["memory"], cpus=s.get("cpus", 2)) + [
+        argv = qemu.base_argv(memory=s["memory"], cpus=s.get("cpus") or qemu.guest_cpus()) + [
             "-name", f"lwlab-{self.name}",
             "-drive", f"file={self.overlay},format=qcow2,if=virtio,cache=unsafe",
             "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{s['ssh_port']}-:22",

@@ -67,6 +67,20 @@ def test_accel_override_and_default(monkeypatch):
     assert qemu.accel() == ("kvm" if hw else "tcg")
 
 
+def test_guest_cpus_one_under_tcg_two_under_kvm_and_the_override_checked(monkeypatch):
+    monkeypatch.delenv("LWLAB_CPUS", raising=False)
+    monkeypatch.setenv("LWLAB_ACCEL", "tcg")
+    assert qemu.guest_cpus() == 1
+    monkeypatch.setenv("LWLAB_ACCEL", "kvm")
+    assert qemu.guest_cpus() == 2
+    monkeypatch.setenv("LWLAB_CPUS", "3")
+    assert qemu.guest_cpus() == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("LWLAB_CPUS", bad)
+        with pytest.raises(ValueError, match="LWLAB_CPUS"):
+            qemu.guest_cpus()
+
+
 def test_inventory_has_the_homelab_shape():
     lab = Lab("unit")
     lab.dir.mkdir(parents=True)
