@@ -92,10 +92,16 @@ def _ip_object(value, field):
 
 
 def validate_ip(value, field="ip", allow_unspecified=True):
-    """Return the canonical text of IP address `value` (IPv6 compressed, as the kernel prints it)."""
+    """Return the canonical text of IP address `value`: IPv6 compressed, as the kernel, `ip` and rsyslog print it.
+
+    inet_ntop, not str(): Python before 3.13 writes an IPv4-mapped address in hex (`::ffff:a4d:15`), where they
+    all write `::ffff:10.77.0.21`.
+    """
     addr = _ip_object(value, field)
     if not allow_unspecified and addr.is_unspecified:
         raise NetconsoleValueError(field, "'%s' is the unspecified address; give the receiver's address" % value)
+    if addr.version == 6:
+        return socket.inet_ntop(socket.AF_INET6, addr.packed)
     return str(addr)
 
 

@@ -231,13 +231,20 @@ def record_phase(phase: str, seconds: float, panics: int = 0, **figures: object)
                               "panics": panics, **figures}) + "\n")
 
 
-def inventory_with(directory: Path, host: str, **variables: str | int) -> Path:
-    """A copy of the scenario's inventory (with its group_vars and host_vars) where ``host`` has ``variables``."""
+def inventory_with(directory: Path, changes: dict[str, dict]) -> Path:
+    """A copy of the scenario's inventory (with its group_vars and host_vars) where each host of ``changes`` has
+    those variables: in its host_vars file when it has one (Molecule writes the scenario's host_vars there, and
+    they beat the inventory file's), else in the inventory file."""
     copy = Path(directory) / "inventory"
     shutil.copytree(Path(INVENTORY).parent, copy)
     path = copy / Path(INVENTORY).name
     data = yaml.safe_load(path.read_text())
-    data["all"]["hosts"][host].update(variables)  # the groups alias the same mapping
+    for host, variables in changes.items():
+        own = copy / "host_vars" / host
+        if own.is_file():
+            own.write_text(yaml.safe_dump({**(yaml.safe_load(own.read_text()) or {}), **variables}))
+        else:
+            data["all"]["hosts"][host].update(variables)  # the groups alias the same mapping
     path.write_text(yaml.safe_dump(data))
     return path
 

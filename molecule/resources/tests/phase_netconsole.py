@@ -1,8 +1,12 @@
 """netconsole phase: each host's kernel log reaches the receiver's file for that host within 5 s, in the agreed
 format, seen by netconsole_log; the receiver never truncates; bad input is refused; --check changes nothing.
-The netconsole scenario runs it again after its reboot (the mark), e2e once on the armed lab."""
+The netconsole scenario runs it again after its reboot (the mark), e2e once on the armed lab. The netconsole
+scenario ends on IPv6: the receiver and the modules-load host move to their fd77:: lab addresses in the inventory,
+converge, deliver, reboot and deliver again (the boot-time apply picking the IPv6 source), and a second converge
+changes nothing."""
 
 import json
+import time
 
 import lwtest
 import pytest
@@ -100,3 +104,56 @@ def test_check_mode_on_the_converged_lab_changes_nothing():
     counters = lwtest.recap(out)
     assert set(counters) >= {RECEIVER, *SENDERS}
     assert all(c.get("changed", 0) == 0 for c in counters.values()), counters
+
+
+def lab_ip6(name: str) -> str:
+    """fd77::N for the lab's 10.77.0.N (the lab tool gives every VM both)."""
+    return "fd77::" + lwtest.hostvars(name)["lastwords_ip"].rsplit(".", 1)[1]
+
+
+def targets(name: str) -> list[dict[str, str]]:
+    """The configfs targets of a host: remote_ip, local_ip, dev_name and enabled of each."""
+    res = lwtest.ssh(name, "cd /sys/kernel/config/netconsole && for t in */; do "
+                           "echo \"$(cat $t/remote_ip) $(cat $t/local_ip) $(cat $t/dev_name) $(cat $t/enabled)\"; done")
+    assert res.returncode == 0, res.stderr
+    keys = ("remote_ip", "local_ip", "dev_name", "enabled")
+    return [dict(zip(keys, line.split(), strict=True)) for line in res.stdout.splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(not AFTER_REBOOT, reason="the netconsole scenario's last test (the lab stays on IPv6)")
+def test_an_ipv6_receiver_gets_the_log_before_and_after_a_reboot(tmp_path):
+    sender = next(s for s in SENDERS if lwtest.hostvars(s).get("netconsole_persist", "modules-load") == "modules-load")
+    receiver_ip, sender_ip = lab_ip6(RECEIVER), lab_ip6(sender)
+    inventory = lwtest.inventory_with(tmp_path, {RECEIVER: {"lastwords_ip": receiver_ip},
+                                                 sender: {"lastwords_ip": sender_ip}})
+    converge = ["ansible-playbook", "-i", str(inventory), str(SCENARIO / "converge.yml"), "--limit",
+                f"{RECEIVER},{sender}"]
+    res = lwtest.run(converge)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert all(lwtest.recap(out)[h].get("changed", 0) > 0 for h in (RECEIVER, sender)), lwtest.recap(out)
+    want = [{"remote_ip": receiver_ip, "local_ip": sender_ip, "dev_name": "eth1", "enabled": "1"}]
+    assert targets(sender) == want
+    conf = json.loads(lwtest.ssh(sender, "cat /etc/lastwords/netconsole.json").stdout)
+    assert [t["remote_ip"] for t in conf["targets"]] == [receiver_ip], conf
+    path = f"{LOG_DIR}/{sender}.log"
+    elapsed = lwtest.kmsg_reaches(sender, RECEIVER, path, lwtest.canary("ipv6"), within=5.0)
+    print(f"{sender}: kmsg -> [{receiver_ip}]:{path} in {elapsed:.2f}s")
+    assert elapsed < 5.0
+    # after a reboot the boot-time apply sets the target up again from the file, with the IPv6 source
+    before = boot_id(sender)
+    res = lwtest.run(["ansible", "-i", str(inventory), sender, "-m", "ansible.builtin.reboot",
+                      "-a", "reboot_timeout=900"], timeout=1000)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    assert boot_id(sender) != before
+    deadline = time.monotonic() + 120  # the unit runs after network-online.target, SSH may answer first
+    while targets(sender) != want and time.monotonic() < deadline:
+        time.sleep(2)
+    assert targets(sender) == want
+    elapsed = lwtest.kmsg_reaches(sender, RECEIVER, path, lwtest.canary("ipv6-rebooted"), within=5.0)
+    print(f"{sender} after its reboot: kmsg -> [{receiver_ip}]:{path} in {elapsed:.2f}s")
+    assert elapsed < 5.0
+    res = lwtest.run(converge)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert all(c.get("changed", 0) == 0 for c in lwtest.recap(out).values()), lwtest.recap(out)

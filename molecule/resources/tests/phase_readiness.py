@@ -127,7 +127,7 @@ def test_receiver_down_blames_the_receiver():
 
 def test_unreachable_host_is_a_row_and_the_others_are_reported(tmp_path):
     gone, other = HOSTS[-1], HOSTS[0]
-    inventory = lwtest.inventory_with(tmp_path, gone, ansible_port=9)  # nothing listens on 127.0.0.1:9
+    inventory = lwtest.inventory_with(tmp_path, {gone: {"ansible_port": 9}})  # nothing listens on 127.0.0.1:9
     rc, _out, report, _took = readiness(inventory=str(inventory), plain=True)
     assert rc != 0
     assert rows(report)[gone]["status"] == "UNREACHABLE"

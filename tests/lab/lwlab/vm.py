@@ -12,6 +12,14 @@ from .progress import say, step
 # ConnectTimeout also bounds the banner exchange: a guest's sshd on a loaded TCG host can take well over 5 s
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=5"]
+LAB_NET6 = "fd77::"  # the lab segment's IPv6 prefix (/64): fd77::N beside 10.77.0.N
+
+
+def lab_ip6(lab_ip: str) -> str:
+    """The IPv6 address of a lab VM: ``10.77.0.21`` -> ``fd77::21`` (the same N, read as the hex group)."""
+    return LAB_NET6 + lab_ip.rsplit(".", 1)[1]
+
+
 SSH_FAILED = 255  # ssh's own exit code: the connection failed, the remote command's status is unknown
 SSH_ATTEMPTS = 3
 
@@ -112,7 +120,11 @@ class VM:
                       f"serial log tail:\n" + qemu.tail(self.serial))
 
     def configure_lab_nic(self) -> None:
-        """Give the lab NIC its static address (persistent: survives the reboots that tests cause)."""
+        """Give the lab NIC its static addresses (persistent: survives the reboots that tests cause).
+
+        IPv4 10.77.0.N/24 and IPv6 fd77::N/64 (a unique local address with the same N), both on the lab segment
+        only; no link-local address and no router advertisements, so nothing else appears on the segment.
+        """
         s = self.spec
         script = f"""set -e
 cat > /etc/systemd/network/20-lab.network <<EOF
@@ -122,6 +134,7 @@ MACAddress={s['lab_mac']}
 
 [Network]
 Address={s['lab_ip']}/24
+Address={lab_ip6(s['lab_ip'])}/64
 LinkLocalAddressing=no
 IPv6AcceptRA=no
 EOF
@@ -166,4 +179,4 @@ done
                 self.stop()
                 raise
         say(f"vm {self.name}: ssh -p {self.spec['ssh_port']} root@127.0.0.1 after {waited:.0f}s, "
-            f"lab address {self.spec['lab_ip']}, serial log {self.serial}")
+            f"lab address {self.spec['lab_ip']} and {lab_ip6(self.spec['lab_ip'])}, serial log {self.serial}")

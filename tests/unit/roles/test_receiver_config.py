@@ -109,11 +109,11 @@ def free_udp_port():
         return sock.getsockname()[1]
 
 
-def send(source, port, payloads):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+def send(source, port, payloads, to="127.0.0.1"):
+    with socket.socket(socket.AF_INET6 if ":" in to else socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source, 0))
         for payload in payloads:
-            sock.sendto(payload, ("127.0.0.1", port))
+            sock.sendto(payload, (to, port))
 
 
 def wait_for(predicate, timeout=8.0, step=0.05):
@@ -248,6 +248,12 @@ def test_senders_from_inventory(tmp_path):
     assert '"index": "10.77.0.11"' in table and '"value": "web1"' in table and "10.77.0.99" not in table
 
 
+def test_sender_addresses_are_written_as_rsyslog_sees_them(tmp_path):
+    variables = role_vars(tmp_path, receiver_senders={"FD77:0:0::21": "deb12", "10.77.0.11": "web1"})
+    table = render("senders.json.j2", variables)
+    assert '"index": "fd77::21"' in table and '"index": "10.77.0.11"' in table and "FD77" not in table
+
+
 def test_address_tests_as_the_role_uses_them(tmp_path):
     variables = role_vars(tmp_path)
     good_ips = ["10.77.0.1", "255.255.255.255", "::1", "fe80::1", "2001:db8::8a2e:370:7334", "::"]
@@ -326,6 +332,17 @@ def test_one_line_per_datagram_one_file_per_host(receivers):
     assert sorted(p.name for p in receiver.log_dir.iterdir()) == ["host1.log", "unknown-127.0.0.9.log"]
     assert stat.S_IMODE(known.stat().st_mode) == 0o640
     assert stat.S_IMODE(receiver.log_dir.stat().st_mode) in (0o750, 0o755, 0o700)
+
+
+@needs_rsyslogd
+@needs_root
+@pytest.mark.skipif(not socket.has_ipv6 or not Path("/proc/net/if_inet6").exists(), reason="no IPv6 here")
+def test_an_ipv6_sender_spelled_otherwise_in_the_inventory_gets_its_file(receivers):
+    receiver = receivers(receiver_bind_address="::1", receiver_senders={"0:0:0::1": "host6"}).start()
+    send("::1", receiver.port, [b"over ipv6\n"], to="::1")
+    assert wait_for(count_is(receiver.log_dir / "host6.log", 1))
+    assert messages_of(receiver.log_dir / "host6.log") == ["over ipv6"]
+    assert [p.name for p in receiver.log_dir.iterdir()] == ["host6.log"]
 
 
 @needs_rsyslogd
@@ -571,6 +588,8 @@ VALIDATE_CASES = {
     "bind": ({"receiver_bind_address": "10.77.0.300"}, "receiver_bind_address must be an IPv4 or IPv6"),
     "senders": ({"receiver_senders": {"10.77.0.1": "ok", "lab-host": "x"}}, "not an IP address: lab-host"),
     "names": ({"receiver_senders": {"10.77.0.1": "../etc/x"}}, "not usable as a file name: ../etc/x"),
+    "twice": ({"receiver_senders": {"fd77::21": "a", "FD77:0::21": "b", "10.77.0.1": "c"}},
+              "receiver_senders has an address more than once, spelled differently: fd77::21."),
     "mode": ({"receiver_file_mode": 416}, "receiver_file_mode must be a quoted octal string"),
     "networks": ({"receiver_allowed_networks": ["10.77.0.0/33"]}, "not valid: 10.77.0.0/33"),
     "rotate": ({"receiver_rotate": {"frequency": "hourly"}}, "receiver_rotate must be a mapping"),

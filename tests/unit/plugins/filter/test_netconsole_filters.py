@@ -5,6 +5,7 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lastwords.panic.plugins.filter.address import ip_canonical
 from ansible_collections.lastwords.panic.plugins.filter.netconsole import (
     netconsole_cmdline_targets,
     netconsole_conf,
@@ -104,3 +105,17 @@ def test_conf_keeps_only_what_the_apply_reads_and_validates():
 ])
 def test_address_tests(value, address, network):
     assert (ip_address(value), ip_network(value)) == (address, network)
+
+
+@pytest.mark.parametrize("value, canonical", [
+    ("FD77:0:0::21", "fd77::21"), ("fd77::21", "fd77::21"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+    ("10.77.0.21", "10.77.0.21"), ("::FFFF:a4d:15", "::ffff:10.77.0.21"), ("0:0::0", "::"),
+])
+def test_ip_canonical_writes_an_address_as_the_kernel_and_rsyslog_print_it(value, canonical):
+    assert ip_canonical(value) == canonical
+
+
+@pytest.mark.parametrize("value", ["10.77.0.300", "fd77::21/64", "fe80::1%eth1", "host1", "", None])
+def test_ip_canonical_refuses_what_is_not_one_address_and_names_the_variable(value):
+    with pytest.raises(AnsibleFilterError, match=r"^receiver_senders "):
+        ip_canonical(value, "receiver_senders")
