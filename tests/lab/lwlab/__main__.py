@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from . import hub, image
+from . import hub, image, keeper
 from .lab import Lab, parse_vm
 from .progress import say
 from .vm import VM, VMError
@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--name", required=True)
     w.add_argument("vm")
     w.add_argument("--timeout", type=int, default=None)
+    k = sub.add_parser("keeper", help=argparse.SUPPRESS)
+    k.add_argument("--name", required=True)
     h = sub.add_parser("hub", help=argparse.SUPPRESS)
     h.add_argument("--port", type=int, required=True)
     h.add_argument("--peer", type=int, action="append", default=[])
@@ -74,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"vm {vm.name}: SSH after {vm.wait_ssh(args.timeout):.0f}s")
         elif args.cmd == "hub":
             hub.serve(args.port, args.peer)
+        elif args.cmd == "keeper":
+            keeper.serve(Lab(args.name).dir)
     except VMError as e:
         print(f"lwlab: {e}", file=sys.stderr)
         return 1

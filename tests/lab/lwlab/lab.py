@@ -61,7 +61,8 @@ class Lab:
 
     def running(self) -> bool:
         st = self.state()
-        return bool(st) and _hub_alive(st) and all(vm.alive() for vm in self.vms())
+        return (bool(st) and _hub_alive(st) and _lwlab_alive(st.get("keeper", {}).get("pid"))
+                and all(vm.alive() for vm in self.vms()))
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def up(self, wanted: list[dict]) -> dict:
@@ -99,6 +100,9 @@ class Lab:
                 for spec in vms:
                     started.append(VM(self.dir, spec))
                     started[-1].start()
+                # from here a guest that resets itself gets a new QEMU (keeper.py)
+                st["keeper"] = {"pid": self._start_helper("keeper", ["--name", self.name])}
+                self._save(st)
                 for vm in started:
                     vm.ready()
             except BaseException:
@@ -114,6 +118,9 @@ class Lab:
             say(f"lab {self.name}: not up")
             return
         with step(f"lab {self.name}: tear down"):
+            keeper = st.get("keeper", {}).get("pid")
+            if _lwlab_alive(keeper):  # first: it would start the VMs stopped below again
+                os.kill(keeper, signal.SIGTERM)
             for vm in self.vms():
                 vm.stop()
             pid = st.get("hub", {}).get("pid")
@@ -130,16 +137,21 @@ class Lab:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     def _start_hub(self, port: int, peers: list[int]) -> int:
-        argv = [sys.executable, "-m", "lwlab", "hub", "--port", str(port)]
+        args = ["--port", str(port)]
         for p in peers:
-            argv += ["--peer", str(p)]
+            args += ["--peer", str(p)]
+        return self._start_helper("hub", args)
+
+    def _start_helper(self, command: str, args: list[str]) -> int:
+        """A lab process in the background (the hub, the keeper), logging to <lab>/<command>.log."""
+        argv = [sys.executable, "-m", "lwlab", command, *args]
         env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-        log = open(self.dir / "hub.log", "w")  # handed to the child
+        log = open(self.dir / f"{command}.log", "w")  # handed to the child
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=True, preexec_fn=qemu.all_cpus)
         time.sleep(0.3)
         if proc.poll() is not None:
-            raise SystemExit(f"lwlab: lab hub failed to start: {(self.dir / 'hub.log').read_text()}")
+            raise SystemExit(f"lwlab: lab {command} failed to start: {(self.dir / f'{command}.log').read_text()}")
         return proc.pid
 
     def _save(self, st: dict) -> None:
@@ -191,7 +203,11 @@ def _same(have: list[dict], wanted: list[dict]) -> bool:
 
 
 def _hub_alive(st: dict) -> bool:
-    pid = st.get("hub", {}).get("pid")
+    return _lwlab_alive(st.get("hub", {}).get("pid"))
+
+
+def _lwlab_alive(pid: int | None) -> bool:
+    """A lab helper process (hub, keeper) runs under ``pid``: pids are reused, so its command line must say lwlab."""
     if not pid:
         return False
     try:

@@ -252,3 +252,66 @@ def test_lab_processes_get_every_cpu_back_from_a_pinned_caller():
                          env=dict(os.environ, PYTHONPATH=LAB_SRC))
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == str(list(range(os.cpu_count()))), res.stdout
+
+
+STAND_IN_QEMU = """#!/usr/bin/env python3
+# stands in for qemu-system-x86_64 -daemonize: a process whose command line names the overlay, its pid written
+import subprocess, sys
+argv = sys.argv[1:]
+pidfile = argv[argv.index("-pidfile") + 1]
+drive = next(a for a in argv if a.startswith("file=") and ".qcow2" in a).split(",")[0][len("file="):]
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", drive], start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+open(pidfile, "w").write(str(child.pid))
+"""
+
+
+def test_keeper_starts_a_vm_whose_guest_reset_and_leaves_a_stopped_one_off(tmp_path, monkeypatch):
+    """keeper.serve on a real lab directory, with a stand-in QEMU whose exit is what a guest reset does."""
+    import json
+    import signal
+    import threading
+
+    from lwlab import keeper
+    from lwlab.vm import VM
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "qemu-system-x86_64").write_text(STAND_IN_QEMU)
+    (bindir / "qemu-system-x86_64").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setattr("lwlab.vm.image.ensure", lambda _name: tmp_path / "base.qcow2")
+    monkeypatch.setattr(keeper, "POLL", 0.05)
+    spec = {"name": "t1", "image": "bookworm", "memory": 64, "ssh_port": 1, "lab_port": 2, "hub_port": 3,
+            "lab_mac": "52:54:00:77:00:01", "lab_ip": "10.77.0.21"}
+    (tmp_path / "state.json").write_text(json.dumps({"vms": [spec]}))
+    vm = VM(tmp_path, spec)
+    vm.overlay.write_bytes(b"")
+    vm.start()
+    vm.serial.write_text("first boot\n")
+    first = vm.pid
+    assert first and vm.alive()
+    thread = threading.Thread(target=keeper.serve, args=(tmp_path,), daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)  # the keeper has seen it running
+        os.kill(first, signal.SIGKILL)  # what -no-reboot does when the guest resets: QEMU is gone
+        deadline = time.monotonic() + 10
+        while (vm.pid in (None, first)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = vm.pid
+        assert second and second != first, "the keeper did not start the VM again"
+        assert vm.serial.read_text() == "first boot\n"  # a restart appends; it does not begin a new log
+        vm.stop(grace=5)
+        time.sleep(0.5)
+        assert not vm.alive(), "the keeper started a VM that was stopped on purpose"
+    finally:
+        (tmp_path / "state.json").unlink()
+        thread.join(timeout=5)
+        for pid in (first, vm.pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    assert not thread.is_alive()
