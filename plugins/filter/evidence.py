@@ -135,8 +135,8 @@ def _drill_vmcore(data, expect):
         return dump, "dump %s has no dmesg file" % dump.get("name")
     summary = data.get("dmesg")
     if not isinstance(summary, dict):
-        return dump, "the dmesg of dump %s could not be read: %s" % (dump.get("name"), data.get("dmesg_error")
-                                                                       or "not read")
+        reason = data.get("dmesg_error") or "not read"
+        return dump, "the dmesg of dump %s could not be read: %s" % (dump.get("name"), reason)
     if expect and expect not in (summary.get("reason") or ""):
         return dump, "the dmesg of dump %s does not hold the drill's panic (its reason: %r)" % (
             dump.get("name"), summary.get("reason"))
@@ -339,8 +339,8 @@ def soak_report(hosts, title="lastwords soak"):
         elif len(unasked) == len(answers):
             problems.append("no receiver could be asked (%s)" % "; ".join(unasked))
         for panic in panics:
-            problems.append("panic on receiver %s at %s: %s" % (panic["receiver"], panic.get("time"),
-                                                               panic.get("reason")))
+            problems.append("panic on receiver %s at %s: %s"
+                            % (panic["receiver"], panic.get("time"), panic.get("reason")))
         if resets and not panics and boot == "unchanged":
             problems.append("the receiver saw the host's kernel log restart %d time(s) (netconsole reloaded?)"
                             % len(resets))
@@ -500,8 +500,8 @@ def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, 
         "call trace: first %d of %d frames" % (len(summary.get("call_trace") or []), summary.get("trace_frames") or 0),
     ]
     lines += ["  %s" % frame for frame in summary.get("call_trace") or []]
-    lines.append("files:      %s (vmcore fetched: %s)" % (", ".join(record["files"]) or "-",
-                                                         "yes" if record["vmcore_fetched"] else "no"))
+    fetched = "yes" if record["vmcore_fetched"] else "no"
+    lines.append("files:      %s (vmcore fetched: %s)" % (", ".join(record["files"]) or "-", fetched))
     if record["incomplete"]:
         lines.append("incomplete: the capture kernel did not finish writing this dump")
     record["text"] = "\n".join(lines) + "\n"

@@ -39,8 +39,8 @@ def netconsole_problems(targets, variable="netconsole_targets"):
             continue
         unknown = sorted(set(item) - set(TARGET_KEYS))
         if unknown:
-            problems.append("%s has unknown keys %s; a target takes %s" % (where, ", ".join(unknown),
-                                                                              ", ".join(TARGET_KEYS)))
+            problems.append("%s has unknown keys %s; a target takes %s"
+                            % (where, ", ".join(unknown), ", ".join(TARGET_KEYS)))
         params = dict(
             target_defaults(),
             name=item.get("name") or "lastwords%d" % index,

@@ -132,7 +132,7 @@ def render_table(columns, rows, markdown=False):
         padded = [str(cell).ljust(width, fill) for cell, width in zip(cells, widths, strict=True)]
         return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
 
-    out = [line([title for _key, title in columns]), line(["" for _ in columns], "-")]
+    out = [line([title for _key, title in columns]), line([""] * len(columns), "-")]
     out.extend(line([row.get(key, "-") for key, _title in columns]) for row in rows)
     return out
 

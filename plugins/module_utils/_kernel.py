@@ -427,7 +427,7 @@ def dpkg_status(text, packages):
         for line in stanza.splitlines():
             if line[:1] in (' ', '\t') or ':' not in line:
                 continue
-            key, _, value = line.partition(':')
+            key, _sep, value = line.partition(':')
             fields[key] = value.strip()
         name = fields.get('Package')
         if name not in wanted:

@@ -1003,4 +1003,5 @@ def main(argv=None, stdout=None, stderr=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # the boot-time apply, run by the host's python3, not a module: its exit status is the unit's
+    sys.exit(main())  # pylint: disable=ansible-bad-function

@@ -38,8 +38,13 @@ description:
     against Debian 12's 27-35 MiB. On a host that has run for weeks most free memory holds old data, so there the
     estimate is at least 50% of MemTotal, RV(capture.makedumpfile) says why, and the module warns."
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: The module only reads; check mode changes nothing in its behaviour.

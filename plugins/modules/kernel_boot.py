@@ -35,8 +35,12 @@ description:
     encrypted or btrfs/zfs storage, per C(grub-probe)), because there a panicking trial kernel would be booted
     again and again.
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Computes and returns what would change (files, environment block, holds) without writing anything
@@ -529,8 +533,8 @@ class Boot(object):
             self.module.warn('grub-probe could not tell the file system of %s (%s); assuming GRUB can write its '
                              'environment block there' % (directory, (err or '').strip()))
             return
-        rc, abstraction, _err = self.module.run_command([probe, '--target=abstraction', directory],
-                                                         environ_update=LC_ENV)
+        rc, abstraction, _err = self.module.run_command(
+            [probe, '--target=abstraction', directory], environ_update=LC_ENV)
         fs = fs.strip()
         bad = [word for word in (abstraction or '').split() if word in UNWRITABLE_ABSTRACTIONS]
         if fs not in WRITABLE_FS or bad:

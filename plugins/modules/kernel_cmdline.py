@@ -35,8 +35,12 @@ description:
     returns RV(reboot_required=true) and records the pending change in C(/run/lastwords/reboot-required), which
     M(lastwords.panic.capture_facts) reports as C(reboot_pending). It never reboots.
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
+  platform:
+    platforms: posix
   check_mode:
     support: full
     details: Computes the new drop-in or boot entry arguments and RV(reboot_required) without writing files or

@@ -29,7 +29,7 @@ description:
     the timestamps, so a large file costs only the part after I(since).
   - Read-only; never reports a change.
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -597,7 +597,7 @@ def run(params, now=None):
             "or point log_dir at its directory" % log_dir
         )
     found, missing = host_files(log_dir, params["hosts"])
-    result = {"changed": False, "log_dir": log_dir, "hosts": {}, "missing_hosts": [host for host, _ in missing]}
+    result = {"changed": False, "log_dir": log_dir, "hosts": {}, "missing_hosts": [host for host, _path in missing]}
     for host, path in found:
         try:
             result["hosts"][host] = analyze_log(

@@ -26,7 +26,7 @@ description:
   - The runtime target does not survive a reboot or an unload of the module; the
     C(lastwords.panic.netconsole) role persists netconsole.
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

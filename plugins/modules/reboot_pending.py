@@ -22,7 +22,10 @@ description:
   - Runs on the controller only and changes nothing on the host. The host keeps its own record in
     C(/run/lastwords/reboot-required), written by the modules that made the change.
 author:
-  - lastwords developers
+  - lastwords developers (!UNKNOWN)  # the project has no GitHub handle yet; ansible-test wants one or this
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full

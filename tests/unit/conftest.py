@@ -28,4 +28,3 @@ def _module_context(monkeypatch):
     yield
     ansible_warnings._global_warnings.clear()
     ansible_warnings._global_deprecations.clear()
-

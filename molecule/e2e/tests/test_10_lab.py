@@ -1,3 +1,3 @@
 """e2e, phase 1: the lab itself (phase_lab)."""
 
-from phase_lab import *  # noqa: F403
+from phase_lab import *  # noqa: F403  # pylint: disable=wildcard-import,unused-wildcard-import

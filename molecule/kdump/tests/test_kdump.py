@@ -2,7 +2,9 @@
 kdump switched off and on again."""
 
 import lwtest
-from phase_kdump import (  # noqa: F401  (collected in this order)
+
+# collected in this order
+from phase_kdump import (  # noqa: F401  # pylint: disable=unused-import
     HOSTS,
     check_newest_dump,
     check_toggle,

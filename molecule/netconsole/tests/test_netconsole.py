@@ -1,3 +1,3 @@
 """netconsole scenario: phase_netconsole before the reboot (side effect) and again after it."""
 
-from phase_netconsole import *  # noqa: F403
+from phase_netconsole import *  # noqa: F403  # pylint: disable=wildcard-import,unused-wildcard-import

@@ -65,7 +65,7 @@ def ssh_argv(name: str, command: str) -> list[str]:
 
 
 def ssh(name: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(ssh_argv(name, command), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(ssh_argv(name, command), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def canary(tag: str) -> str:
@@ -78,13 +78,13 @@ def _read_line(proc: subprocess.Popen, buf: bytearray, deadline: float) -> str:
         left = deadline - time.monotonic()
         if left <= 0:
             return ""
-        ready, _, _ = select.select([proc.stdout], [], [], left)
+        ready, _writable, _failed = select.select([proc.stdout], [], [], left)
         if ready:
             chunk = os.read(proc.stdout.fileno(), 4096)
             if not chunk:
                 return ""
             buf.extend(chunk)
-    line, _, rest = bytes(buf).partition(b"\n")
+    line, _newline, rest = bytes(buf).partition(b"\n")
     buf[:] = rest
     return line.decode(errors="replace")
 
@@ -131,7 +131,7 @@ def playbook_env(plain: bool = False) -> dict[str, str]:
 
 def run(argv: list[str], timeout: float = 1800, plain: bool = False) -> subprocess.CompletedProcess:
     """Run a command (ansible-playbook as a rule) without colour; bounded in time."""
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=playbook_env(plain))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=playbook_env(plain), check=False)
 
 
 def playbook(path: Path, *args: str, timeout: float = 1800, plain: bool = False) -> subprocess.CompletedProcess:
@@ -261,7 +261,7 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 
 def slowest(output: str, count: int = 5) -> str:
     """The first ``count`` rows of the lastwords_timer callback's slowest-tasks list at the end of ``output``."""
-    _, found, tail = output.rpartition("lastwords_timer:")
+    _head, found, tail = output.rpartition("lastwords_timer:")
     if not found:
         return "(no task timer in the output)"
     lines = tail.splitlines()

@@ -18,6 +18,7 @@ RECEIVER = lwtest.hosts("receivers")[0]
 PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
 _TRACES: dict[str, str] = {}  # host -> what the drill row proved, completed by the vmcore read-back
 
+
 def report(name: str) -> dict:
     path = lwtest.EPHEMERAL / "report" / f"{name}.json"
     assert path.exists(), f"{path} was not written"

@@ -19,6 +19,7 @@ PLAYBOOK = lwtest.PROJECT_DIR / "playbooks" / "kernel_rollback.yml"
 SCENARIO = lwtest.PROJECT_DIR / "molecule" / "rollback"
 # no testinfra `host` fixture here: its tests act, then check, in file order (lwtest.host says why)
 
+
 def sh(command, host=HOST):
     res = lwtest.ssh(host, command)
     assert res.returncode == 0, f"{command}: {res.stderr}"

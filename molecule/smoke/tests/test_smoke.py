@@ -1,3 +1,3 @@
 """smoke scenario: the lab alone (phase_lab)."""
 
-from phase_lab import *  # noqa: F403
+from phase_lab import *  # noqa: F403  # pylint: disable=wildcard-import,unused-wildcard-import

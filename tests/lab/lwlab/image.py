@@ -256,7 +256,7 @@ def _build(name: str, out: Path) -> None:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
             try:
-                _, err = proc.communicate(timeout=900)
+                _out, err = proc.communicate(timeout=900)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -281,7 +281,7 @@ def _run_logged(cmd: list[str], log: Path) -> None:
     """Run a long command with its output in ``log``; on failure raise with the log's tail."""
     start = time.monotonic()
     with open(log, "w") as f:
-        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False).returncode
     if rc != 0:
         saved = paths.cache_dir() / log.name
         shutil.copy(log, saved)

@@ -31,7 +31,7 @@ def parse_vm(text: str) -> dict:
         raise SystemExit(f"lwlab: --vm {text!r}: group must be one of {', '.join(GROUPS)}")
     spec = {"name": name, "image": image.resolve(img), "group": group, "memory": 2048}
     for opt in parts[3:]:
-        key, _, value = opt.partition("=")
+        key, _sep, value = opt.partition("=")
         if key == "mem" and value.isdigit():
             spec["memory"] = int(value)
         elif key == "ip" and value.startswith(LAB_NET + "."):

@@ -91,7 +91,8 @@ class VM:
             "-no-reboot",
             "-pidfile", str(self.pidfile), "-daemonize",
         ]
-        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, preexec_fn=qemu.all_cpus)
+        res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, preexec_fn=qemu.all_cpus,
+                             check=False)
         if res.returncode != 0:
             raise VMError(f"{self.name}: qemu failed to start (exit {res.returncode}): {res.stderr.strip()}")
 
@@ -103,7 +104,7 @@ class VM:
         """Run ``script`` (which must be safe to run twice) with sh; a failed connection is tried again, bounded."""
         for attempt in range(1, SSH_ATTEMPTS + 1):
             res = subprocess.run(self.ssh_argv("sh", "-s"), input=script, capture_output=True, text=True,
-                                 timeout=timeout)
+                                 timeout=timeout, check=False)
             if res.returncode != SSH_FAILED or attempt == SSH_ATTEMPTS:
                 break
             say(f"vm {self.name}: ssh failed ({res.stderr.strip()}), attempt {attempt + 1} of {SSH_ATTEMPTS}")
@@ -123,7 +124,7 @@ class VM:
                               + qemu.tail(self.serial))
             try:
                 res = subprocess.run(self.ssh_argv("true"), capture_output=True, timeout=20,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, check=False)
                 if res.returncode == 0:
                     return time.monotonic() - start
             except subprocess.TimeoutExpired:

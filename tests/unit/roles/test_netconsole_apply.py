@@ -30,8 +30,7 @@ ADDR_ETH1 = [
          {"family": "inet6", "local": "fe80::5054:ff:fe77:21", "prefixlen": 64, "scope": "link",
           "valid_life_time": 4294967295, "preferred_life_time": 4294967295},
          {"family": "inet6", "local": "fd77::21", "prefixlen": 64, "scope": "global",
-          "valid_life_time": 4294967295, "preferred_life_time": 4294967295},
-     ]}
+          "valid_life_time": 4294967295, "preferred_life_time": 4294967295}]},
 ]
 
 
@@ -41,7 +40,7 @@ def conf(tmp_path, *targets, version=1):
     return path
 
 
-def run(tmp_path, conf_path, addresses=ADDR_ETH1, release_attr=False, names=("lastwords0",)):
+def run(tmp_path, conf_path, addresses=None, release_attr=False, names=("lastwords0",)):
     root = tmp_path / "netconsole"
     for name in names:
         target = root / name
@@ -53,14 +52,14 @@ def run(tmp_path, conf_path, addresses=ADDR_ETH1, release_attr=False, names=("la
                 (target / "release").write_text("0\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    (tmp_path / "addr.json").write_text(json.dumps(addresses))
+    (tmp_path / "addr.json").write_text(json.dumps(ADDR_ETH1 if addresses is None else addresses))
     ip = bin_dir / "ip"
     ip.write_text('#!/bin/sh\n[ "$*" = "-j addr show dev eth1" ] || { echo "unexpected: ip $*" >&2; exit 1; }\n'
                   f'cat {tmp_path / "addr.json"}\n')
     ip.chmod(0o755)
     res = subprocess.run([sys.executable, "-I", "-S", str(APPLY), "apply", str(conf_path), "--configfs", str(root)],
                          capture_output=True, text=True, timeout=60,
-                         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LC_ALL": "C"})
+                         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "LC_ALL": "C"}, check=False)
     values = {name: {p.name: p.read_text().strip() for p in (root / name).iterdir()} for name in names}
     return res, values
 
@@ -81,7 +80,7 @@ def test_second_run_writes_nothing_and_says_nothing(tmp_path):
     run(tmp_path, path)
     target = tmp_path / "netconsole/lastwords0"
     stamp = {p.name: p.stat().st_mtime_ns for p in target.iterdir()}
-    res, _ = run(tmp_path, path)
+    res, _values = run(tmp_path, path)
     assert res.returncode == 0 and res.stdout == "" and res.stderr == ""
     assert {p.name: p.stat().st_mtime_ns for p in target.iterdir()} == stamp
 
@@ -122,7 +121,7 @@ def test_kernel_without_release_attribute_is_fine_unless_release_is_wanted(tmp_p
     # Linux 6.1 has no 'release' attribute: release false must not break the target
     res, values = run(tmp_path, conf(tmp_path, {}))
     assert res.returncode == 0 and values["lastwords0"]["enabled"] == "1"
-    res, _ = run(tmp_path, conf(tmp_path, {"extended": True, "release": True}))
+    res, _values = run(tmp_path, conf(tmp_path, {"extended": True, "release": True}))
     assert res.returncode == 1
     assert "release=true needs Linux 6.5 or later" in res.stderr
 
@@ -152,7 +151,7 @@ def test_a_file_it_cannot_use_fails_naming_the_fix(tmp_path, text, needle):
 
 def test_usage(tmp_path):
     res = subprocess.run([sys.executable, "-I", "-S", str(APPLY), "apply"], capture_output=True, text=True,
-                         timeout=60)
+                         timeout=60, check=False)
     assert res.returncode == 2 and "usage:" in res.stderr
 
 

@@ -321,12 +321,12 @@ def test_validate_script_checks_the_whole_config(tmp_path, receivers):
 @needs_root
 def test_one_line_per_datagram_one_file_per_host(receivers):
     receiver = receivers().start()
-    send(KNOWN, receiver.port, [payload for payload, _ in DATAGRAMS])
-    send(UNKNOWN, receiver.port, [payload for payload, _ in DATAGRAMS])
+    send(KNOWN, receiver.port, [payload for payload, _line in DATAGRAMS])
+    send(UNKNOWN, receiver.port, [payload for payload, _line in DATAGRAMS])
     known = receiver.log_dir / "host1.log"
     unknown = receiver.log_dir / "unknown-127.0.0.9.log"
     assert wait_for(count_is(known, len(DATAGRAMS))) and wait_for(count_is(unknown, len(DATAGRAMS)))
-    expected = [line for _, line in DATAGRAMS]
+    expected = [line for _payload, line in DATAGRAMS]
     assert messages_of(known) == expected
     assert messages_of(unknown) == expected
     assert sorted(p.name for p in receiver.log_dir.iterdir()) == ["host1.log", "unknown-127.0.0.9.log"]
@@ -599,12 +599,12 @@ VALIDATE_CASES = {
 @pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-playbook is not next to this Python")
 @pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 def test_validation_names_the_variable(tmp_path):
-    _, play = _harness(tmp_path)
+    _root, play = _harness(tmp_path)
     busy_port = free_udp_port()
     busy = ({"receiver_port": busy_port}, f"receiver_port {busy_port}/udp is already in use")
     cases = dict(VALIDATE_CASES, busy=busy)
     blocks = []
-    for name, (values, _) in cases.items():
+    for name, (values, _message) in cases.items():
         blocks.append(
             {
                 "name": f"Case {name}",
@@ -639,7 +639,7 @@ def test_validation_names_the_variable(tmp_path):
         socat.terminate()
         socat.wait(timeout=5)
     output = " ".join(result.stdout.split())
-    for name, (_, message) in cases.items():
+    for name, (_values, message) in cases.items():
         found = re.search(r"CASE " + name + r": (.*?)\"", output)
         assert found, f"case {name} did not fail: {output[-3000:]}"
         assert message in found.group(1), found.group(1)

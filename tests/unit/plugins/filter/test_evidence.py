@@ -46,9 +46,10 @@ def capture(boot_id=BOOT_BEFORE, dumps=(OLD_DUMP,), **overrides):
     return {"changed": False, "capture": state, "failed": False}
 
 
-def panic(epoch, reason="Kernel panic - not syncing: sysrq triggered crash", trace=SYSRQ_TRACE):
+def panic(epoch, reason="Kernel panic - not syncing: sysrq triggered crash", trace=None):
     return {"time": "2026-11-26T01:20:02.004000+00:00", "epoch": epoch, "reason": reason,
-            "first_line": "sysrq: Trigger a crash", "call_trace": list(trace), "complete": False, "excerpt": []}
+            "first_line": "sysrq: Trigger a crash", "call_trace": list(SYSRQ_TRACE if trace is None else trace),
+            "complete": False, "excerpt": []}
 
 
 def receiver(name="receiver", host="host1", panics=(), marker_epoch=None, exists=True):
@@ -359,8 +360,8 @@ def test_collect_record_in_check_mode_says_what_would_happen():
 def test_collect_report():
     (entry,) = collect_plan([NEW_DUMP], {})
     fresh = collect_record(entry, None, DMESG, host="host1", directory="/c/host1/202611260120", now="T")
-    (entry,) = collect_plan([OLD_DUMP], {OLD_DUMP["name"]: {"summary": {"reason": "Kernel panic - not syncing: "
-                                                                                   "Fatal exception"}}})
+    reason = "Kernel panic - not syncing: Fatal exception"
+    (entry,) = collect_plan([OLD_DUMP], {OLD_DUMP["name"]: {"summary": {"reason": reason}}})
     old = collect_record(entry, {"summary": {"reason": "Kernel panic - not syncing: Fatal exception"}}, None,
                          host="host1", directory="/c/host1/202611250900", now="T")
     (entry,) = collect_plan([EMPTY_DUMP], {})

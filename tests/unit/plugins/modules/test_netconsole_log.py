@@ -305,7 +305,7 @@ def test_stale_crash_start_is_not_the_panics_first_line(log_dir):
 
 
 def test_two_panics_and_no_excerpt(log_dir):
-    entries = [(c, line) for c, line in OOPS_PANIC] + [
+    entries = list(OOPS_PANIC) + [
         ("03:20:00.000001", "[    3.100000] random: crng init done"),
         ("03:30:00.000001", "[  600.000001] Kernel panic - not syncing: VFS: Unable to mount root fs on"
                             " unknown-block(0,0)"),
@@ -377,8 +377,8 @@ def test_dictionary_lines_whichever_way_rsyslog_stored_them(log_dir, stored):
 
 
 def test_mixed_formats_are_reported(log_dir):
-    path = write_log(log_dir / "e.log", [("08:00:00.000000", "[    1.000000] plain"), ("08:00:01.000000",
-                                                                                     "6,1,2,-;extended")])
+    path = write_log(log_dir / "e.log", [("08:00:00.000000", "[    1.000000] plain"),
+                                         ("08:00:01.000000", "6,1,2,-;extended")])
     assert analyze_log(path)["format"] == "mixed"
 
 

@@ -434,8 +434,7 @@ ADDR_ETH1 = [
          {"family": "inet6", "local": "fe80::5054:ff:fe65:4321", "prefixlen": 64, "scope": "link",
           "valid_life_time": 4294967295, "preferred_life_time": 4294967295},
          {"family": "inet6", "local": "fd00::21", "prefixlen": 64, "scope": "global", "dynamic": True,
-          "mngtmpaddr": True, "valid_life_time": 86227, "preferred_life_time": 14227},
-     ]}
+          "mngtmpaddr": True, "valid_life_time": 86227, "preferred_life_time": 14227}]},
 ]
 
 
