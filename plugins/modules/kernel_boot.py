@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: kernel_boot
 short_description: Boot an installed kernel once on trial, then make it the GRUB default
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads which kernels are installed, which one runs and which one GRUB boots by default
     (O(state=query), read-only); prepares a one-time trial boot of another kernel (O(state=trial)); and after the
