@@ -1,6 +1,7 @@
 # Copyright: lastwords developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The canonical text of an IP address, from module_utils/_netconsole's validator (the tests beside it agree)."""
+"""Addresses: the canonical text of one (module_utils/_netconsole's validator, as the tests beside it), and the
+address the collection knows an inventory host by."""
 
 from __future__ import annotations
 
@@ -17,6 +18,26 @@ def ip_canonical(value, variable="address"):
         raise AnsibleFilterError("%s %s" % (exc.field, exc.reason)) from None
 
 
+def host_address(hostvars, name):
+    """The address of inventory host ``name`` from its variables ``hostvars`` (``hostvars[name]``): its
+    ``lastwords_ip``, else the default IPv4 address of its gathered facts, else its ``ansible_host``, else the name.
+
+    The one fallback the roles and playbooks use: the netconsole role's default target (a receiver's address), the
+    receiver's sender table (each sender's address) and the soak's iperf3 server.
+    """
+    for value in (hostvars.get("lastwords_ip"), _default_ipv4(hostvars), hostvars.get("ansible_host")):
+        if value not in (None, ""):
+            return str(value)
+    return str(name)
+
+
+def _default_ipv4(hostvars):
+    for facts in (hostvars.get("ansible_default_ipv4"), (hostvars.get("ansible_facts") or {}).get("default_ipv4")):
+        if isinstance(facts, dict) and facts.get("address"):
+            return facts["address"]
+    return None
+
+
 class FilterModule:
     def filters(self):
-        return {"ip_canonical": ip_canonical}
+        return {"ip_canonical": ip_canonical, "host_address": host_address}

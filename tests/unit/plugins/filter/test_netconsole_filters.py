@@ -5,7 +5,7 @@ import json
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lastwords.panic.plugins.filter.address import ip_canonical
+from ansible_collections.lastwords.panic.plugins.filter.address import host_address, ip_canonical
 from ansible_collections.lastwords.panic.plugins.filter.netconsole import (
     netconsole_cmdline_targets,
     netconsole_conf,
@@ -119,3 +119,34 @@ def test_ip_canonical_writes_an_address_as_the_kernel_and_rsyslog_print_it(value
 def test_ip_canonical_refuses_what_is_not_one_address_and_names_the_variable(value):
     with pytest.raises(AnsibleFilterError, match=r"^receiver_senders "):
         ip_canonical(value, "receiver_senders")
+
+
+def test_host_address_falls_back_from_lastwords_ip_to_facts_to_ansible_host_to_the_name():
+    assert host_address({"lastwords_ip": "10.77.0.10", "ansible_host": "127.0.0.1",
+                         "ansible_default_ipv4": {"address": "192.0.2.5"}}, "receiver") == "10.77.0.10"
+    assert host_address({"ansible_host": "127.0.0.1", "ansible_default_ipv4": {"address": "192.0.2.5"}},
+                        "receiver") == "192.0.2.5"
+    assert host_address({"ansible_host": "nas.lan", "ansible_facts": {"default_ipv4": {"address": "192.0.2.6"}}},
+                        "nas") == "192.0.2.6"
+    assert host_address({"ansible_host": "nas.lan", "ansible_default_ipv4": {}}, "nas") == "nas.lan"
+    assert host_address({"lastwords_ip": ""}, "web1") == "web1"
+
+
+def test_host_address_reads_ansible_hostvars_in_a_real_play(tmp_path):
+    """hostvars[h] in a play is Ansible's lazy mapping, not a dict: the filter reads it there as the roles do."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  hosts:\n    receiver: {lastwords_ip: 'fd77::10', ansible_host: 127.0.0.1}\n"
+        "    nas: {ansible_host: '{{ \"192.0.2.\" ~ 7 }}'}\n    web1: {}\n")
+    (tmp_path / "play.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"RESULT "
+        "{% for h in ['receiver', 'nas', 'web1'] %}{{ hostvars[h] | lastwords.panic.host_address(h) }} "
+        "{% endfor %}\"\n")
+    res = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),
+                          "-c", "local", str(tmp_path / "play.yml")], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "RESULT fd77::10 192.0.2.7 web1 " in res.stdout, res.stdout
