@@ -20,8 +20,10 @@ def validate(role: str, **values):
 
 def test_every_role_has_a_spec_the_validator_takes():
     roles = sorted(p.parent.parent.name for p in ROLES.glob("*/meta/argument_specs.yml"))
-    assert roles == ["kdump", "kernel", "netconsole", "receiver"]
-    required = {"kernel": {"kernel_version": "previous"}}  # what the user must say; the rest has defaults
+    assert roles == ["kdump", "kernel", "netconsole", "readiness", "receiver", "report"]
+    required = {"kernel": {"kernel_version": "previous"},  # what the user must say; the rest has defaults
+                "report": {"report": {"text": [], "markdown": ""}, "report_name": "soak", "report_title": "Soak",
+                           "report_dir": "/tmp/lastwords-report"}}
     for role in roles:
         assert not validate(role, **required.get(role, {})).error_messages, role
     assert validate("kernel").error_messages == ["missing required arguments: kernel_version"]
@@ -46,3 +48,17 @@ def test_kdump_compression_outside_the_choices_is_refused():
     result = validate("kdump", kdump_compression="gzip")
     assert len(result.error_messages) == 1 and "kdump_compression" in result.error_messages[0]
     assert not validate("kdump", kdump_compression="lzo").error_messages
+
+
+def test_readiness_inputs_are_typed():
+    assert not validate("readiness", lastwords_readiness_strict="false", lastwords_readiness_canary_retries="3",
+                        lastwords_readiness_receivers=[]).error_messages
+    result = validate("readiness", lastwords_readiness_canary_retries="five")
+    assert len(result.error_messages) == 1 and "lastwords_readiness_canary_retries" in result.error_messages[0]
+    result = validate("readiness", lastwords_readiness_strict="perhaps")
+    assert len(result.error_messages) == 1 and "lastwords_readiness_strict" in result.error_messages[0]
+
+
+def test_report_needs_its_report_name_and_dir():
+    messages = validate("report").error_messages
+    assert messages == ["missing required arguments: report, report_dir, report_name, report_title"], messages
