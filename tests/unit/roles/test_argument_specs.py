@@ -20,7 +20,7 @@ def validate(role: str, **values):
 
 def test_every_role_has_a_spec_the_validator_takes():
     roles = sorted(p.parent.parent.name for p in ROLES.glob("*/meta/argument_specs.yml"))
-    assert roles == ["kdump", "kernel", "netconsole", "readiness", "receiver", "report"]
+    assert roles == ["collect", "drill", "kdump", "kernel", "netconsole", "readiness", "receiver", "report", "soak"]
     required = {"kernel": {"kernel_version": "previous"},  # what the user must say; the rest has defaults
                 "report": {"report": {"text": [], "markdown": ""}, "report_name": "soak", "report_title": "Soak",
                            "report_dir": "/tmp/lastwords-report"}}
