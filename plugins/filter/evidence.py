@@ -214,10 +214,8 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
             "boot_id_after": boot_after,
         }
         rows.append(row)
-    passed = [row["host"] for row in rows if row["passed"]]
-    failed = [row["host"] for row in rows if not row["passed"]]
-    summary = "%d of %d hosts PASSED" % (len(passed), len(rows))
-    text = ["%s: %s" % (title, summary)] + render_table(DRILL_COLUMNS, rows)
+    report = _verdicts(rows, title, DRILL_COLUMNS)
+    text = report["text"]
     for row in rows:
         if row["trace_reason"]:
             text.append("  %s: receiver %s: %s; trace %s" % (
@@ -230,15 +228,23 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
             text.append("  %s: FAIL: %s" % (row["host"], problem))
     if any(row["to_trace"].endswith("*") for row in rows):
         text.append("  * the drill's marker did not reach the receiver: measured from the controller's clock")
+    return report
+
+
+def _verdicts(rows, title, columns):
+    """The common part of a PASS/FAIL report (drill, soak): who passed and failed, the summary, the table as text
+    (the caller appends its notes to ``text``) and as Markdown."""
+    passed = [row["host"] for row in rows if row["passed"]]
+    failed = [row["host"] for row in rows if not row["passed"]]
+    summary = "%d of %d hosts PASSED" % (len(passed), len(rows))
     return {
         "rows": rows,
         "passed": passed,
         "failed": failed,
         "all_passed": bool(rows) and not failed,
         "summary": summary,
-        "text": text,
-        "markdown": "\n".join(["# %s" % title, "", summary, ""] + render_table(DRILL_COLUMNS, rows, markdown=True))
-        + "\n",
+        "text": ["%s: %s" % (title, summary)] + render_table(columns, rows),
+        "markdown": "\n".join(["# %s" % title, "", summary, ""] + render_table(columns, rows, markdown=True)) + "\n",
     }
 
 
@@ -363,10 +369,8 @@ def soak_report(hosts, title="lastwords soak"):
             "panic_reasons": [panic.get("reason") for panic in panics],
             "unasked_receivers": unasked,
         })
-    passed = [row["host"] for row in rows if row["passed"]]
-    failed = [row["host"] for row in rows if not row["passed"]]
-    summary = "%d of %d hosts PASSED" % (len(passed), len(rows))
-    text = ["%s: %s" % (title, summary)] + render_table(SOAK_COLUMNS, rows)
+    report = _verdicts(rows, title, SOAK_COLUMNS)
+    text = report["text"]
     for row in rows:
         figures = row["figures"]
         if figures.get("mode") == "iperf3" and figures.get("ok"):
@@ -379,16 +383,7 @@ def soak_report(hosts, title="lastwords soak"):
             text.append("  %s: receiver %s" % (row["host"], note))
         for problem in row["problems"]:
             text.append("  %s: FAIL: %s" % (row["host"], problem))
-    return {
-        "rows": rows,
-        "passed": passed,
-        "failed": failed,
-        "all_passed": bool(rows) and not failed,
-        "summary": summary,
-        "text": text,
-        "markdown": "\n".join(["# %s" % title, "", summary, ""] + render_table(SOAK_COLUMNS, rows, markdown=True))
-        + "\n",
-    }
+    return report
 
 
 # ---------------------------------------------------------------------------------------------
