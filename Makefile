@@ -20,7 +20,8 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 # site.yml --check with checksums, site.yml and its second run, then the phases in molecule/e2e/tests/ (netconsole,
 # kdump, readiness and its breakages, bad input, the crash drill on both hosts with each vmcore read back, collect,
 # soak, Debian 12's kernel rolled back and forward while Debian 13 runs a trial kernel that panics at boot and has
-# kdump switched off and on again). README,
+# kdump switched off and on again, then the receiver and Debian 12 on IPv6 across a reboot): about 30 minutes on
+# this 2-core TCG machine since the lab gives each VM one vCPU and makes every reboot a cold boot. README,
 # "What `make test` proves", says how, and its Timing notes the minutes. The role scenarios run the same phase
 # files alone, on labs of their own, for development: `make scenario S=<name>`, or all of them: `make test-all`.
 TEST_SCENARIOS ?= e2e
