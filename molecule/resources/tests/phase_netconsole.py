@@ -11,6 +11,8 @@ import time
 import lwtest
 import pytest
 
+from lwlab.vm import lab_ip6  # the lab's own fd77::N for 10.77.0.N (make puts tests/lab on PYTHONPATH)
+
 SENDERS = lwtest.hosts("panic_capture")
 RECEIVER = lwtest.hosts("receivers")[0]
 LOG_DIR = "/var/log/netconsole"
@@ -106,11 +108,6 @@ def test_check_mode_on_the_converged_lab_changes_nothing():
     assert all(c.get("changed", 0) == 0 for c in counters.values()), counters
 
 
-def lab_ip6(name: str) -> str:
-    """fd77::N for the lab's 10.77.0.N (the lab tool gives every VM both)."""
-    return "fd77::" + lwtest.hostvars(name)["lastwords_ip"].rsplit(".", 1)[1]
-
-
 def targets(name: str) -> list[dict[str, str]]:
     """The configfs targets of a host: remote_ip, local_ip, dev_name and enabled of each."""
     res = lwtest.ssh(name, "cd /sys/kernel/config/netconsole && for t in */; do "
@@ -123,7 +120,7 @@ def targets(name: str) -> list[dict[str, str]]:
 def ipv6_receiver_across_a_reboot(tmp_path):
     """A scenario's last test (the lab stays on IPv6): the netconsole scenario after its reboot, e2e at its end."""
     sender = next(s for s in SENDERS if lwtest.hostvars(s).get("netconsole_persist", "modules-load") == "modules-load")
-    receiver_ip, sender_ip = lab_ip6(RECEIVER), lab_ip6(sender)
+    receiver_ip, sender_ip = (lab_ip6(lwtest.hostvars(h)["lastwords_ip"]) for h in (RECEIVER, sender))
     inventory = lwtest.inventory_with(tmp_path, {RECEIVER: {"lastwords_ip": receiver_ip},
                                                  sender: {"lastwords_ip": sender_ip}})
     converge = ["ansible-playbook", "-i", str(inventory), str(SCENARIO / "converge.yml"), "--limit",
