@@ -62,3 +62,26 @@ def test_readiness_inputs_are_typed():
 def test_report_needs_its_report_name_and_dir():
     messages = validate("report").error_messages
     assert messages == ["missing required arguments: report, report_dir, report_name, report_title"], messages
+
+
+@pytest.mark.parametrize(("role", "values", "named"), [
+    ("kdump", {"kdump_dump_level": 99}, "kdump_dump_level"),
+    ("kdump", {"kdump_dump_level": "-1"}, "kdump_dump_level"),
+    ("receiver", {"receiver_rotate": {"frequency": "hourly"}}, "frequency must be one of: daily, weekly"),
+    ("receiver", {"receiver_rotate": {"count": "eight"}}, "'count' is of type str found in 'receiver_rotate'"),
+    ("receiver", {"receiver_alert_lines": "x"}, "receiver_alert_lines"),
+    ("receiver", {"receiver_alert_delay": "soon"}, "receiver_alert_delay"),
+    ("drill", {"lastwords_drill_timeout": "10m"}, "lastwords_drill_timeout"),
+    ("soak", {"lastwords_soak_duration": "1.5"}, "lastwords_soak_duration"),
+    ("soak", {"lastwords_soak_port": "http"}, "lastwords_soak_port"),
+    ("collect", {"lastwords_collect_frames": "all"}, "lastwords_collect_frames"),
+])
+def test_types_and_choices_moved_out_of_the_tasks_are_refused_by_the_spec(role, values, named):
+    """The tasks' checks keep only ranges and host facts; these are refused before any task runs."""
+    result = validate(role, **values)
+    assert len(result.error_messages) == 1, result.error_messages
+    assert named in result.error_messages[0], result.error_messages[0]
+
+
+def test_kdump_dump_level_takes_each_bitmask():
+    assert all(not validate("kdump", kdump_dump_level=level).error_messages for level in range(32))

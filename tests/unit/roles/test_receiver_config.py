@@ -592,7 +592,8 @@ VALIDATE_CASES = {
               "receiver_senders has an address more than once, spelled differently: fd77::21."),
     "mode": ({"receiver_file_mode": 416}, "receiver_file_mode must be a quoted octal string"),
     "networks": ({"receiver_allowed_networks": ["10.77.0.0/33"]}, "not valid: 10.77.0.0/33"),
-    "rotate": ({"receiver_rotate": {"frequency": "hourly"}}, "receiver_rotate must be a mapping"),
+    "rotate": ({"receiver_rotate": {"frequency": "daily", "count": 0}}, "receiver_rotate must be a mapping"),
+    "alert": ({"receiver_alert_lines": 0}, "receiver_alert_lines an integer >= 1"),
 }
 
 
