@@ -84,9 +84,13 @@ options:
     type: path
     default: /
   bootloader:
-    description: V(auto) picks V(grubby) when C(/usr/sbin/grubby) or C(/sbin/grubby) exists, else V(grub-debian).
+    description:
+      - V(auto) reads what booted the host, as M(lastwords.panic.kernel_cmdline) does.
+      - A trial boot works with V(grub-debian) and V(grubby). V(systemd-boot) and V(proxmox-boot-tool) are
+        refused before any change (their one-time entry is not built yet), and so is V(cmdline-txt): the
+        Raspberry Pi firmware has no one-time entry to fall back from.
     type: str
-    choices: [auto, grub-debian, grubby]
+    choices: [auto, grub-debian, grubby, systemd-boot, proxmox-boot-tool, cmdline-txt]
     default: auto
   grub_cfg:
     description:
@@ -245,7 +249,12 @@ from collections import OrderedDict
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import LC_ENV, detect, grub_mkconfig
+from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import (
+    BOOTLOADERS,
+    LC_ENV,
+    detect,
+    grub_mkconfig,
+)
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     edit_cmdline,
     parse_shell_assignments,
@@ -294,6 +303,14 @@ SYSCONFIG_KERNEL = '/etc/sysconfig/kernel'
 STATE_FILE = '/var/lib/lastwords/kernel.json'
 DPKG_STATUS = '/var/lib/dpkg/status'
 MARKER_TAG = 'lastwords.panic.kernel_boot'
+# the boot loaders this module can boot a kernel once on, and why each other one is refused before any change
+TRIAL_LOADERS = ('grub-debian', 'grubby')
+NO_TRIAL = {
+    'systemd-boot': 'a trial boot through bootctl set-oneshot is not built yet; pick the kernel in the boot menu',
+    'proxmox-boot-tool': 'a trial boot through proxmox-boot-tool kernel pin --next-boot is not built yet',
+    'cmdline-txt': 'the Raspberry Pi firmware boots the one kernel its config.txt names, with no menu and no '
+                   'one-time entry, so a kernel cannot be tried once and fall back by itself',
+}
 # file systems GRUB's save_env can rewrite in place; abstractions it cannot write through
 WRITABLE_FS = ('ext2', 'xfs', 'fat', 'ntfs', 'hfsplus', 'jfs', 'reiserfs')
 UNWRITABLE_ABSTRACTIONS = ('lvm', 'diskfilter', 'mdraid', 'raid', 'cryptodisk', 'luks', 'geli', 'zfs')
@@ -306,7 +323,13 @@ class Boot(object):
         self.module = module
         params = module.params
         self.root = root
-        self.bootloader = bootloader = detect(self.root, params['bootloader'])
+        try:
+            self.bootloader = bootloader = detect(self.root, params['bootloader'])
+        except ValueError as exc:
+            module.fail_json(msg='bootloader=auto: %s' % exc)
+        if bootloader not in TRIAL_LOADERS:
+            module.fail_json(msg='bootloader %s: %s; nothing was changed' % (bootloader, NO_TRIAL[bootloader]),
+                             bootloader=bootloader)
         self.family = 'redhat' if bootloader == 'grubby' else 'debian'
         self.grub_cfg = params['grub_cfg'] or ('/boot/grub2/grub.cfg' if self.family == 'redhat'
                                                else '/boot/grub/grub.cfg')
@@ -739,7 +762,7 @@ def main():
             trial_args=dict(type='list', elements='str', default=[]),
             hold=dict(type='bool', default=True),
             root=dict(type='path', default='/'),
-            bootloader=dict(type='str', default='auto', choices=['auto', 'grub-debian', 'grubby']),
+            bootloader=dict(type='str', default='auto', choices=['auto'] + list(BOOTLOADERS)),
             grub_cfg=dict(type='path'),
             grubenv=dict(type='path'),
             grub_mkconfig=dict(type='path'),

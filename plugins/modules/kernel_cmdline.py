@@ -31,6 +31,15 @@ description:
   - On RHEL-family hosts (O(bootloader=grubby)) the module edits every boot entry with
     C(grubby --update-kernel=ALL --args=... --remove-args=...), after reading them with C(grubby --info=ALL),
     and checks the entries again afterwards.
+  - "With systemd-boot (O(bootloader=systemd-boot)), Proxmox VE's C(proxmox-boot-tool) and a Raspberry Pi's
+    C(cmdline.txt) the command line is one line of one file (O(cmdline_file)), edited in place: only the managed
+    names change, everything else on the line stays. systemd-boot: C(/etc/kernel/cmdline), which kernel-install
+    reads for every kernel installed later (the module starts it, when it is missing, from what kernel-install
+    would use: C(/usr/lib/kernel/cmdline), else C(/proc/cmdline) without C(BOOT_IMAGE=) and C(initrd=)), and the
+    C(options) of every entry already installed in C(loader/entries) on the ESP or XBOOTLDR partition.
+    proxmox-boot-tool: C(/etc/kernel/cmdline), then C(proxmox-boot-tool refresh) writes every ESP; when it fails,
+    the old file is put back and the module fails with its output. Raspberry Pi: C(/boot/firmware/cmdline.txt)
+    (or C(/boot/cmdline.txt)), which the firmware reads at boot."
   - When the running kernel (C(/proc/cmdline)) lacks a wanted argument or still has an unwanted one, the module
     returns RV(reboot_required=true) and records the pending change in C(/run/lastwords/reboot-required), which
     M(lastwords.panic.capture_facts) reports as C(reboot_pending). It never reboots.
@@ -93,15 +102,29 @@ options:
     default: /etc/default/grub.d/zz-lastwords.cfg
   bootloader:
     description:
-      - V(auto) picks V(grubby) when C(/usr/sbin/grubby) or C(/sbin/grubby) exists under O(root), else
-        V(grub-debian).
+      - "V(auto) picks, under O(root): V(proxmox-boot-tool) when the tool and C(/etc/kernel/proxmox-boot-uuids)
+        are there; V(grubby) when C(/usr/sbin/grubby) or C(/sbin/grubby) is; V(systemd-boot) when the EFI
+        variable C(LoaderInfo) says systemd-boot booted the host; V(cmdline-txt) on a Raspberry Pi
+        (C(/proc/device-tree/model)) with a C(cmdline.txt); V(grub-debian) when C(/etc/default/grub) exists.
+        Anything else fails before any change, naming what was looked for."
     type: str
-    choices: [auto, grub-debian, grubby]
+    choices: [auto, grub-debian, grubby, systemd-boot, proxmox-boot-tool, cmdline-txt]
     default: auto
+  cmdline_file:
+    description:
+      - The file that holds the command line with V(systemd-boot) and V(proxmox-boot-tool)
+        (default C(/etc/kernel/cmdline)) and V(cmdline-txt) (default the Pi's C(cmdline.txt)).
+    type: path
+  proxmox_boot_tool:
+    description:
+      - Path of C(proxmox-boot-tool). Default is the one found on E(PATH); required with a O(root) other than V(/).
+    type: path
   update:
     description:
       - Regenerate the boot loader configuration after a change (grub-debian). Also regenerates when the
         drop-in is newer than O(grub_cfg), for example after an earlier run with O(update=false).
+      - With systemd-boot, edit the installed entries too (every one that differs, on every run); with
+        proxmox-boot-tool, run C(proxmox-boot-tool refresh) after the file changed.
       - V(false) only writes the drop-in (for an image that runs C(update-grub) itself later).
       - Must stay V(true) with O(bootloader=grubby), which always edits the boot entries directly.
     type: bool
@@ -192,6 +215,17 @@ grub_cfg_updated:
   description: Whether O(grub_cfg) was regenerated (or would be in check mode).
   returned: always
   type: bool
+cmdline_file:
+  description: The command line file edited (systemd-boot, proxmox-boot-tool, cmdline-txt), else V(null).
+  returned: always
+  type: str
+  sample: /etc/kernel/cmdline
+entries:
+  description: The systemd-boot entries whose C(options) were (or would be) rewritten.
+  returned: always
+  type: list
+  elements: str
+  sample: [/boot/efi/loader/entries/0b5f4c1b2e7d4a3c9f6e8d7c6b5a4f3e-6.12.38+deb13-amd64.conf]
 cmdline:
   description: The running kernel's command line (C(/proc/cmdline) under O(root)); V(null) when unreadable.
   returned: always
@@ -231,7 +265,16 @@ from collections import OrderedDict
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import LC_ENV, detect, grub_mkconfig
+from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import (
+    BOOTLOADERS,
+    LC_ENV,
+    cmdline_file,
+    detect,
+    entry_dirs,
+    entry_options,
+    grub_mkconfig,
+    with_options,
+)
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     crashkernel_size,
     describe_args,
@@ -257,6 +300,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._host import (
 )
 
 MARKER_TAG = 'lastwords.panic.kernel_cmdline'
+CMDLINE_FILE_LOADERS = ('systemd-boot', 'proxmox-boot-tool', 'cmdline-txt')
 
 
 def normalise_args(module, raw):
@@ -461,6 +505,91 @@ def apply_grub_debian(module, root, set_args, absent, result):
     return managed_set, managed_absent
 
 
+def seed_cmdline(root):
+    """What kernel-install takes when /etc/kernel/cmdline is missing: /usr/lib/kernel/cmdline, else /proc/cmdline
+    without the boot loader's own BOOT_IMAGE= and initrd=."""
+    text = read_text(under(root, '/usr/lib/kernel/cmdline'))
+    if text is None:
+        text = read_text(under(root, '/proc/cmdline')) or ''
+        text = ' '.join(token for token in split_cmdline(text)
+                        if not token.startswith(('BOOT_IMAGE=', 'initrd=')))
+    return ' '.join(split_cmdline(text))
+
+
+def apply_cmdline_file(module, root, bootloader, set_args, absent, result):
+    """systemd-boot, proxmox-boot-tool and the Pi's cmdline.txt: the command line is one line of one file.
+
+    The file is edited in place, only the managed names change. systemd-boot's installed entries get the same
+    edit of their ``options`` (kernel-install writes new ones from the file); Proxmox's ESPs are rewritten by
+    ``proxmox-boot-tool refresh``, and a failed refresh puts the old file back.
+    """
+    params = module.params
+    path = params['cmdline_file'] or cmdline_file(root, bootloader)
+    result['cmdline_file'] = path
+    result['managed'] = {'args': dict(set_args), 'absent': list(absent)}
+    before = read_text(under(root, path))
+    if before is None and bootloader == 'cmdline-txt':
+        module.fail_json(msg='%s does not exist: the Raspberry Pi firmware reads the kernel command line from it; '
+                             'set cmdline_file to the file this host boots with' % path)
+    current = ' '.join(split_cmdline(before)) if before is not None else seed_cmdline(root)
+    if not current.strip() and bootloader != 'cmdline-txt':
+        module.fail_json(msg='%s is missing and neither /usr/lib/kernel/cmdline nor /proc/cmdline gives a command '
+                             'line to start it from (it must carry root=); write it first' % path)
+    after = edit_cmdline(current, set_args, absent) + '\n'
+    file_changed = after != before
+
+    entries, entry_diffs = [], []
+    if bootloader == 'systemd-boot' and params['update']:
+        for directory in entry_dirs(root):
+            for name in sorted(os.listdir(under(root, directory))):
+                entry = '%s/%s' % (directory, name)
+                text = read_text(under(root, entry))
+                if not name.endswith('.conf') or name.startswith('lastwords-') or text is None:
+                    continue  # kernel_boot's own trial entry carries its own arguments
+                if not any(line.strip().startswith('linux') for line in text.splitlines()):
+                    continue  # not a Linux entry
+                options = entry_options(text)
+                if pending_changes(options, set_args, absent):
+                    new = with_options(text, edit_cmdline(options, set_args, absent))
+                    entries.append((entry, new))
+                    entry_diffs.append((entry, text, new))
+    refresh = bootloader == 'proxmox-boot-tool' and params['update'] and file_changed
+    binary = None
+    if refresh:
+        binary = params['proxmox_boot_tool']
+        if binary is None:
+            if root != '/':
+                module.fail_json(msg='root=%s with bootloader proxmox-boot-tool would refresh the host\'s ESPs; '
+                                     'point proxmox_boot_tool at a wrapper that works on that root' % root)
+            binary = module.get_bin_path('proxmox-boot-tool', required=True)
+        elif not os.access(binary, os.X_OK):
+            module.fail_json(msg='proxmox_boot_tool=%s is not an executable file' % binary)
+
+    result['entries'] = [entry for entry, _text in entries]
+    result['changed'] = bool(file_changed or entries)
+    if module._diff and result['changed']:
+        result['diff'] = [{'before_header': path, 'after_header': path, 'before': before or '', 'after': after}]
+        result['diff'] += [{'before_header': entry, 'after_header': entry, 'before': old, 'after': new}
+                           for entry, old, new in entry_diffs]
+    if module.check_mode:
+        return
+    if file_changed:
+        write_atomic(module, under(root, path), after)
+    for entry, text in entries:
+        write_atomic(module, under(root, entry), text)
+    if refresh:
+        cmd = [binary, 'refresh']
+        rc, out, err = module.run_command(cmd, environ_update=LC_ENV)
+        if rc != 0:
+            if before is None:
+                os.unlink(under(root, path))
+            else:
+                write_atomic(module, under(root, path), before)
+            module.fail_json(msg='proxmox-boot-tool refresh exited with %d; %s was restored: %s'
+                                 % (rc, path, (err or out or '(no output)').strip()),
+                             rc=rc, stdout=out, stderr=err, cmd=cmd)
+
+
 def parse_grubby_info(text):
     """``grubby --info=ALL`` -> list of dicts (index, kernel, args, ...), quotes around values removed."""
     entries = []
@@ -535,7 +664,9 @@ def main():
             state=dict(type='str', default='present', choices=['present', 'absent']),
             root=dict(type='path', default='/'),
             dropin=dict(type='path', default='/etc/default/grub.d/zz-lastwords.cfg'),
-            bootloader=dict(type='str', default='auto', choices=['auto', 'grub-debian', 'grubby']),
+            bootloader=dict(type='str', default='auto', choices=['auto'] + list(BOOTLOADERS)),
+            cmdline_file=dict(type='path'),
+            proxmox_boot_tool=dict(type='path'),
             update=dict(type='bool', default=True),
             grub_mkconfig=dict(type='path'),
             grub_cfg=dict(type='path', default='/boot/grub/grub.cfg'),
@@ -545,8 +676,8 @@ def main():
     )
     params = module.params
     root = checked_root(module, params['root'])
-    for option in ('dropin', 'grub_cfg'):
-        if not os.path.isabs(params[option]):
+    for option in ('dropin', 'grub_cfg', 'cmdline_file'):
+        if params[option] is not None and not os.path.isabs(params[option]):
             module.fail_json(msg='%s=%s must be an absolute path (it is taken under root)' % (option, params[option]))
 
     args = normalise_args(module, params['args'])
@@ -566,12 +697,18 @@ def main():
     absent = list(unique_absent.values())
     check_crashkernel_fit(module, root, set_args)
 
-    bootloader = detect(root, params['bootloader'])
+    try:
+        bootloader = detect(root, params['bootloader'])
+    except ValueError as exc:
+        module.fail_json(msg='bootloader=auto: %s' % exc)
 
     result = dict(changed=False, bootloader=bootloader, dropin=None, grub_cfg_updated=False, other_sources=[],
-                  managed={'args': {}, 'absent': []})
+                  managed={'args': {}, 'absent': []}, cmdline_file=None, entries=[])
     if bootloader == 'grubby':
         apply_grubby(module, root, set_args, absent, result)
+        wanted_set, wanted_absent = set_args, absent
+    elif bootloader in CMDLINE_FILE_LOADERS:
+        apply_cmdline_file(module, root, bootloader, set_args, absent, result)
         wanted_set, wanted_absent = set_args, absent
     else:
         wanted_set, wanted_absent = apply_grub_debian(module, root, set_args, absent, result)

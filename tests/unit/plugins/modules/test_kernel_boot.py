@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+import boot_trees
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
@@ -328,3 +329,17 @@ def test_grubby_hosts_get_a_bls_trial_and_a_saved_entry(rhel, run):
     assert parse_grubenv((rhel / "boot/grub2/grubenv").read_text())["saved_entry"] == f"{MACHINE_ID}-{RHEL_OLD}"
     assert not (rhel / "boot/loader/entries/lastwords-trial.conf").exists()
     assert "UPDATEDEFAULT=no" in (rhel / "etc/sysconfig/kernel").read_text()
+
+
+@pytest.mark.parametrize(("tree", "loader", "reason"), [
+    ("SYSTEMD_BOOT", "systemd-boot", "bootctl set-oneshot is not built yet"),
+    ("RASPBERRY_PI", "cmdline-txt", "no menu and no one-time entry"),
+])
+def test_a_boot_loader_without_a_trial_boot_is_refused_before_any_change(tmp_path, run, tree, loader, reason):
+    files = dict(getattr(boot_trees, tree), **{"proc/sys/kernel/osrelease": "6.12.48+deb13-amd64\n"})
+    root = boot_trees.build(tmp_path, files)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    result = run({"root": str(root), "release": "previous", "state": "trial"})
+    assert result["failed"] is True and result["bootloader"] == loader
+    assert reason in result["msg"] and "nothing was changed" in result["msg"]
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
