@@ -15,7 +15,8 @@ Owned here, for kernel_cmdline and kernel_boot alike (the one place where anothe
     has the package installed is not taken for one). The command line of new kernels is ``/etc/kernel/cmdline``,
     which kernel-install reads; the entries already installed are ``<ESP or XBOOTLDR>/loader/entries/*.conf``.
   - ``cmdline-txt`` (Raspberry Pi): the device tree model says Raspberry Pi and ``cmdline.txt`` is there (the
-    firmware reads its one line at boot; no menu, no second kernel).
+    firmware reads its one line at boot; no menu, no second kernel). Debian's raspi-firmware rewrites that file
+    on every kernel update and appends ``/etc/default/raspi-extra-cmdline``, so there both files are edited.
   - ``grub-debian`` (Debian and Ubuntu): ``/etc/default/grub``, its ``grub.d`` drop-ins, then ``grub-mkconfig``.
 
   Anything else fails before any change, naming what was looked for.
@@ -46,6 +47,8 @@ BOOTLOADERS = ('grub-debian', 'grubby', 'systemd-boot', 'proxmox-boot-tool', 'cm
 KERNEL_CMDLINE = '/etc/kernel/cmdline'
 PI_CMDLINE_PATHS = ('/boot/firmware/cmdline.txt', '/boot/cmdline.txt')
 PI_MODEL = '/proc/device-tree/model'
+RASPI_HOOK = '/etc/kernel/postinst.d/z50-raspi-firmware'
+RASPI_EXTRA = '/etc/default/raspi-extra-cmdline'
 # systemd-boot's vendor GUID for its EFI variables (LoaderInfo, LoaderEntryOneShot, LoaderEntryDefault, ...)
 LOADER_GUID = '4a67b082-0a4c-41cf-b6c7-440b29bb8c4f'
 EFIVARS = '/sys/firmware/efi/efivars'
@@ -100,6 +103,13 @@ def detect(root, asked='auto'):
         'systemd-boot (the EFI variable LoaderInfo-%s), a Raspberry Pi (%s) with %s, and GRUB (/etc/default/grub); '
         'set bootloader to one of %s if the host has one of them' % (
             PROXMOX_UUIDS, LOADER_GUID, PI_MODEL, ' or '.join(PI_CMDLINE_PATHS), ', '.join(BOOTLOADERS)))
+
+
+def raspi_extra_cmdline(root):
+    """Debian's raspi-firmware (not Raspberry Pi OS's) writes cmdline.txt anew on every kernel and initramfs update,
+    with the arguments of /etc/default/raspi-extra-cmdline at its end: that file (host path) when the host has that
+    hook, else None."""
+    return RASPI_EXTRA if 'raspi-extra-cmdline' in (read_text(under(root, RASPI_HOOK)) or '') else None
 
 
 def cmdline_file(root, bootloader):

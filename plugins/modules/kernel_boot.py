@@ -108,6 +108,9 @@ options:
   apt_mark:
     description: Path of C(apt-mark). Default from E(PATH).
     type: path
+  bootctl:
+    description: Path of C(bootctl) (systemd-boot). Default from E(PATH); required with a O(root) other than V(/).
+    type: path
   apt_cache:
     description: Path of C(apt-cache), asked for an install candidate when O(release) is not installed.
     type: path
@@ -242,6 +245,7 @@ message:
   type: str
 """
 
+import fnmatch
 import json
 import os
 import re
@@ -253,7 +257,11 @@ from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import
     BOOTLOADERS,
     LC_ENV,
     detect,
+    efi_variable,
+    entry_dirs,
+    entry_options,
     grub_mkconfig,
+    with_options,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     edit_cmdline,
@@ -304,10 +312,12 @@ STATE_FILE = '/var/lib/lastwords/kernel.json'
 DPKG_STATUS = '/var/lib/dpkg/status'
 MARKER_TAG = 'lastwords.panic.kernel_boot'
 # the boot loaders this module can boot a kernel once on, and why each other one is refused before any change
-TRIAL_LOADERS = ('grub-debian', 'grubby')
+TRIAL_LOADERS = ('grub-debian', 'grubby', 'systemd-boot')
 NO_TRIAL = {
-    'systemd-boot': 'a trial boot through bootctl set-oneshot is not built yet; pick the kernel in the boot menu',
-    'proxmox-boot-tool': 'a trial boot through proxmox-boot-tool kernel pin --next-boot is not built yet',
+    'proxmox-boot-tool': 'proxmox-boot-tool kernel pin --next-boot is not a one-time boot: it changes the default '
+                         '(loader.conf or GRUB_DEFAULT) and a service reverts it only once the host reaches '
+                         'multi-user.target, so a trial kernel that panics at boot would be booted again and '
+                         'again; pin the kernel by hand (proxmox-boot-tool kernel pin) with a console at hand',
     'cmdline-txt': 'the Raspberry Pi firmware boots the one kernel its config.txt names, with no menu and no '
                    'one-time entry, so a kernel cannot be tried once and fall back by itself',
 }
@@ -331,6 +341,7 @@ class Boot(object):
             module.fail_json(msg='bootloader %s: %s; nothing was changed' % (bootloader, NO_TRIAL[bootloader]),
                              bootloader=bootloader)
         self.family = 'redhat' if bootloader == 'grubby' else 'debian'
+        self.sdboot = bootloader == 'systemd-boot'
         self.grub_cfg = params['grub_cfg'] or ('/boot/grub2/grub.cfg' if self.family == 'redhat'
                                                else '/boot/grub/grub.cfg')
         self.grubenv = params['grubenv'] or os.path.join(os.path.dirname(self.grub_cfg), 'grubenv')
@@ -368,9 +379,16 @@ class Boot(object):
             names = []
         self.installed = sort_releases([name[len('vmlinuz-'):] for name in names
                                         if name.startswith('vmlinuz-') and valid_release(name[len('vmlinuz-'):])])
-        self.env_text = read_text(self.path(self.grubenv))
+        self.env_text = None if self.sdboot else read_text(self.path(self.grubenv))
         self.env = parse_grubenv(self.env_text)
-        if self.family == 'redhat':
+        if self.sdboot:
+            self.entries = [entry for directory in entry_dirs(self.root) for entry in self.read_bls(directory, True)]
+            self.cfg_text = None
+            self.default_mode = 'efi'
+            self.default_value = efi_variable(self.root, 'LoaderEntryDefault') or self.loader_conf_default()
+            # the one-time entry, as systemd-boot reads it (it removes the variable when it boots the entry)
+            self.env = {'next_entry': efi_variable(self.root, 'LoaderEntryOneShot')}
+        elif self.family == 'redhat':
             self.entries = self.read_bls()
             self.cfg_text = None
             self.default_mode = 'saved'
@@ -379,36 +397,103 @@ class Boot(object):
             self.cfg_text = read_text(self.path(self.grub_cfg))
             self.entries = parse_grub_cfg(self.cfg_text)
             self.default_mode, self.default_value = self.cfg_default(self.cfg_text)
-        self.trial_file = TRIAL_SCRIPT if self.family == 'debian' else BLS_TRIAL
-        self.trial_text = read_text(self.path(self.trial_file))
+        if self.sdboot:
+            # next to the entry it copies: the entry's linux and initrd paths are on that entry's partition
+            self.trial_file = next((e['file'] for e in self.entries if e['id'] == TRIAL_ID), None)
+        else:
+            self.trial_file = TRIAL_SCRIPT if self.family == 'debian' else BLS_TRIAL
+        self.trial_text = read_text(self.path(self.trial_file)) if self.trial_file else None
         state = read_text(self.path(STATE_FILE))
         try:
             self.state = json.loads(state) if state else {}
         except ValueError:
             self.state = {}
 
-    def read_bls(self):
+    def read_bls(self, directory=BLS_DIR, sdboot=False):
+        """Type #1 entries of ``directory``. grubby names an entry by its file name without ``.conf``; systemd-boot
+        (``sdboot``) by the whole file name, boot counter (``+3-0``) included, as bootctl lists it and as
+        ``LoaderEntryDefault`` and ``LoaderEntryOneShot`` take it. ``id`` is the name without suffix or counter."""
         entries = []
-        directory = self.path(BLS_DIR)
         try:
-            names = sorted(os.listdir(directory))
+            names = sorted(os.listdir(self.path(directory)))
         except OSError:
             return entries
         for name in names:
             if not name.endswith('.conf'):
                 continue
-            text = read_text(os.path.join(directory, name)) or ''
+            text = read_text(os.path.join(self.path(directory), name)) or ''
             values = parse_bls(text)
-            ident = name[:-len('.conf')]
+            ident = re.sub(r'\+[0-9]+(-[0-9]+)?$', '', name[:-len('.conf')])
             linux = values.get('linux', '')
+            if sdboot and not linux:
+                continue  # not a Linux entry (a unified kernel image, or EFI shell)
             base = linux.rsplit('/', 1)[-1]
             release = values.get('version') or (base[len('vmlinuz-'):] if base.startswith('vmlinuz-') else None)
-            entries.append({'title': values.get('title', ident), 'id': ident, 'path': ident, 'submenu': None,
+            if sdboot:
+                values['options'] = entry_options(text)
+            entries.append({'title': values.get('title', ident), 'id': ident,
+                            'path': name if sdboot else ident, 'submenu': None,
+                            'file': directory + '/' + name, 'dir': directory,
                             'kernel': linux, 'release': release, 'args': values.get('options', ''),
                             'initrd': [values.get('initrd', '')], 'top_index': len(entries),
                             'recovery': 'rescue' in ident or 'rescue' in values.get('title', '').lower(),
                             'lines': text.splitlines(), 'bls': values})
         return entries
+
+    def menu(self):
+        """Where the boot menu is, for messages."""
+        if self.sdboot:
+            return ' and '.join(entry_dirs(self.root)) or 'no loader/entries directory on /efi, /boot or /boot/efi'
+        return self.grub_cfg
+
+    def remake(self):
+        """How the user rebuilds the menu, for messages."""
+        if self.sdboot:
+            return 'install the kernel\'s entry (kernel-install add <release> /boot/vmlinuz-<release>)'
+        return 'regenerate it (update-grub)'
+
+    def loader_conf_default(self):
+        """``default`` of loader.conf on the ESP (a glob systemd-boot matches against entry ids), or None."""
+        for directory in entry_dirs(self.root):
+            text = read_text(self.path(directory.rsplit('/', 1)[0] + '/loader.conf')) or ''
+            for line in text.splitlines():
+                words = line.split(None, 1)
+                if len(words) == 2 and words[0] == 'default':
+                    return words[1].strip()
+        return None
+
+    def sdboot_default(self):
+        """The entry systemd-boot boots without a one-time entry: the default's glob, else the first entry in its
+        own order (newest version first; the trial entry is never a default)."""
+        usable = [e for e in self.entries if e['id'] != TRIAL_ID]
+        if self.default_value:
+            for entry in usable:
+                if fnmatch.fnmatchcase(entry['path'], self.default_value) or \
+                        fnmatch.fnmatchcase(entry['id'], self.default_value):
+                    return entry
+        newest = sort_releases([e['release'] for e in usable if e['release']])
+        return next((e for e in usable if newest and e['release'] == newest[-1]), usable[0] if usable else None)
+
+    def set_efi(self, name, value):
+        """``bootctl set-default`` / ``set-oneshot`` (``LoaderEntryDefault``, ``LoaderEntryOneShot``); '' unsets."""
+        before = efi_variable(self.root, name)
+        if (before or '') == value:
+            return False
+        command = {'LoaderEntryDefault': 'set-default', 'LoaderEntryOneShot': 'set-oneshot'}[name]
+        self.diff['before'][name] = before
+        self.diff['after'][name] = value or None
+        self.changes.append('bootctl %s %s' % (command, value or "''"))
+        if name == 'LoaderEntryDefault':
+            self.default_value = value
+        else:
+            self.env['next_entry'] = value or None
+        if not self.module.check_mode:
+            cmd = [self.tool('bootctl', 'bootctl'), command, value]
+            rc, out, err = self.module.run_command(cmd, environ_update=LC_ENV)
+            if rc != 0:
+                self.module.fail_json(msg='bootctl %s %s failed (%d): %s' % (command, value, rc, (err or out).strip()),
+                                      cmd=cmd, rc=rc, stdout=out, stderr=err)
+        return True
 
     @staticmethod
     def cfg_default(text):
@@ -423,6 +508,8 @@ class Boot(object):
         return 'fixed', value
 
     def default_entry(self):
+        if self.sdboot:
+            return self.default_value, self.sdboot_default()
         value = self.env.get('saved_entry') if self.default_mode == 'saved' else self.default_value
         if self.default_mode == 'saved' and not value:
             value = '0'
@@ -603,6 +690,33 @@ def bls_trial(entry, args):
     return render_bls(out)
 
 
+def sdboot_trial(entry, args):
+    """The trial entry for systemd-boot: the kernel's own entry file, every line kept (initrds, devicetree), with
+    the trial's title and one ``options`` line."""
+    lines = [('title      ' + TRIAL_TITLE_PREFIX + entry['title']) if line.split(None, 1)[:1] == ['title'] else line
+             for line in entry['lines'] if not line.startswith('#')]
+    head = ('# Managed by Ansible (lastwords.panic.kernel_boot): a one-time trial of kernel %s, booted once through '
+            'LoaderEntryOneShot.\n# Copied from %s; removed when the trial is over.\n'
+            % (entry['release'], entry['file']))
+    return head + with_options('\n'.join(lines), args)
+
+
+def do_sdboot_trial(module, boot, release, target, fallback, args, result):
+    """systemd-boot: the trial entry next to the kernel's own, the running kernel's entry the default (so the boot
+    after the trial, also the one a panicking trial causes, comes back to it), and the trial as the one-shot."""
+    trial_file = target['dir'] + '/' + TRIAL_ID + '.conf'
+    if boot.trial_file and boot.trial_file != trial_file:
+        boot.put(boot.trial_file, None)
+    boot.trial_file = trial_file
+    text = sdboot_trial(target, args)
+    boot.put(trial_file, text)
+    result['trial_entry'] = text
+    current = boot.sdboot_default()
+    if current is None or current['release'] != boot.running or not efi_variable(boot.root, 'LoaderEntryDefault'):
+        boot.set_efi('LoaderEntryDefault', fallback['path'])
+    boot.set_efi('LoaderEntryOneShot', TRIAL_ID + '.conf')
+
+
 def do_trial(module, boot, release, result):
     if release not in boot.installed:
         module.fail_json(msg='kernel %s is not installed (no /boot/vmlinuz-%s): install it first' % (release, release))
@@ -610,14 +724,20 @@ def do_trial(module, boot, release, result):
         module.fail_json(msg='kernel %s is already running: nothing to try; use state=pinned' % release)
     target = release_entry(boot.entries, release)
     if target is None:
-        module.fail_json(msg='%s has no menu entry for %s; regenerate it (update-grub) and try again'
-                             % (boot.grub_cfg, release))
+        module.fail_json(msg='%s has no menu entry for %s; %s and try again' % (boot.menu(), release, boot.remake()))
     fallback = release_entry(boot.entries, boot.running)
     if fallback is None:
         module.fail_json(msg='%s has no menu entry for the running kernel %s, so it could not be the fallback of '
-                             'the trial; regenerate it (update-grub) and try again' % (boot.grub_cfg, boot.running))
-    boot.check_env_writable()
+                             'the trial; %s and try again' % (boot.menu(), boot.running, boot.remake()))
     args = trial_args(module, target['args'], module.params['panic'], module.params['trial_args'])
+    if boot.sdboot:
+        do_sdboot_trial(module, boot, release, target, fallback, args, result)
+        boot.marker('trial boot of kernel %s (%s) at the next boot' % (release, 'panic=%d' % module.params['panic']))
+        result['reboot_required'] = True
+        result['message'] = ('the next boot tries kernel %s once (%s); if it does not come up, systemd-boot boots '
+                             '%s again' % (release, 'panic=%d' % module.params['panic'], boot.running))
+        return
+    boot.check_env_writable()
     if boot.family == 'debian':
         boot.check_default_override()
         script = render_trial_script(target, args, release, 'panic=%d' % module.params['panic'])
@@ -672,10 +792,15 @@ def do_pinned(module, boot, release, result):
     result['confirmed'] = False
     if boot.running != release:
         # the trial did not come up (or never happened): clean up, leave the default alone
-        used = boot.env.get('next_entry') != TRIAL_ID
+        one_shot = TRIAL_ID + '.conf' if boot.sdboot else TRIAL_ID
+        used = boot.env.get('next_entry') != one_shot
         if not used:
-            boot.set_env({'next_entry': None})
-        if boot.put(boot.trial_file, None) and boot.family == 'debian' and not module.check_mode:
+            if boot.sdboot:
+                boot.set_efi('LoaderEntryOneShot', '')
+            else:
+                boot.set_env({'next_entry': None})
+        if boot.trial_file and boot.put(boot.trial_file, None) and boot.family == 'debian' and not boot.sdboot \
+                and not module.check_mode:
             failure = boot.regenerate()
             if failure:
                 module.warn('removing the trial entry from %s failed: %s' % (boot.grub_cfg, failure))
@@ -684,17 +809,24 @@ def do_pinned(module, boot, release, result):
         result['message'] = (
             'the host runs %s, not %s: %s; the default stays %s' % (
                 boot.running, release,
-                'the trial boot of %s did not come up (it panicked and reset, or hung and was reset), and GRUB '
-                'booted the default again' % release if used else
+                'the trial boot of %s did not come up (it panicked and reset, or hung and was reset), and %s '
+                'booted the default again' % (release, 'systemd-boot' if boot.sdboot else 'GRUB') if used else
+                'systemd-boot never used the one-time entry (LoaderEntryOneShot was still set: the host was not '
+                'rebooted)' if boot.sdboot else
                 'GRUB never used the one-time entry (next_entry was still set; it cannot write its environment '
                 'block, or the host was not rebooted)',
                 '%s (%s)' % (entry['release'] or entry['title'], entry['path']) if entry else 'unchanged'))
         return
     target = release_entry(boot.entries, release)
     if target is None:
-        module.fail_json(msg='%s has no menu entry for the running kernel %s; regenerate it (update-grub) and try '
-                             'again' % (boot.grub_cfg, release))
-    if boot.family == 'debian':
+        module.fail_json(msg='%s has no menu entry for the running kernel %s; %s and try again'
+                             % (boot.menu(), release, boot.remake()))
+    if boot.sdboot:
+        if boot.trial_file:
+            boot.put(boot.trial_file, None)
+        boot.set_efi('LoaderEntryOneShot', '')
+        boot.set_efi('LoaderEntryDefault', target['path'])
+    elif boot.family == 'debian':
         boot.check_default_override()
         changed_files = boot.put(DEFAULT_DROPIN, DEFAULT_DROPIN_TEXT)
         changed_files = boot.put(TRIAL_SCRIPT, None) or changed_files
@@ -709,7 +841,8 @@ def do_pinned(module, boot, release, result):
             target = release_entry(boot.entries, release) or target
     else:
         boot.put(BLS_TRIAL, None)
-    boot.set_env(OrderedDict([('saved_entry', target['path']), ('next_entry', None), ('prev_saved_entry', None)]))
+    if not boot.sdboot:
+        boot.set_env(OrderedDict([('saved_entry', target['path']), ('next_entry', None), ('prev_saved_entry', None)]))
     package = package_name(release, boot.family)
     held_by_us = boot.state.get('held')
     if module.params['hold']:
@@ -768,6 +901,7 @@ def main():
             grub_mkconfig=dict(type='path'),
             grub_probe=dict(type='path'),
             apt_mark=dict(type='path'),
+            bootctl=dict(type='path'),
             apt_cache=dict(type='path'),
         ),
         required_if=[('state', 'trial', ['release']), ('state', 'pinned', ['release'])],

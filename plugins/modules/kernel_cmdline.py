@@ -39,7 +39,8 @@ description:
     C(options) of every entry already installed in C(loader/entries) on the ESP or XBOOTLDR partition.
     proxmox-boot-tool: C(/etc/kernel/cmdline), then C(proxmox-boot-tool refresh) writes every ESP; when it fails,
     the old file is put back and the module fails with its output. Raspberry Pi: C(/boot/firmware/cmdline.txt)
-    (or C(/boot/cmdline.txt)), which the firmware reads at boot."
+    (or C(/boot/cmdline.txt)), which the firmware reads at boot; with Debian's raspi-firmware, which writes that
+    file anew at every kernel update, C(/etc/default/raspi-extra-cmdline) too (the arguments it appends)."
   - When the running kernel (C(/proc/cmdline)) lacks a wanted argument or still has an unwanted one, the module
     returns RV(reboot_required=true) and records the pending change in C(/run/lastwords/reboot-required), which
     M(lastwords.panic.capture_facts) reports as C(reboot_pending). It never reboots.
@@ -221,7 +222,9 @@ cmdline_file:
   type: str
   sample: /etc/kernel/cmdline
 entries:
-  description: The systemd-boot entries whose C(options) were (or would be) rewritten.
+  description:
+    - The other files rewritten (or that would be) with the command line - the systemd-boot entries whose
+      C(options) changed, Debian raspi-firmware's C(/etc/default/raspi-extra-cmdline).
   returned: always
   type: list
   elements: str
@@ -273,6 +276,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import
     entry_dirs,
     entry_options,
     grub_mkconfig,
+    raspi_extra_cmdline,
     with_options,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
@@ -282,6 +286,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
     format_size,
     grub_cmdline_names,
     normalize_name,
+    parse_cmdline,
     parse_crashkernel,
     pending_changes,
     pending_changes_by_name,
@@ -553,6 +558,21 @@ def apply_cmdline_file(module, root, bootloader, set_args, absent, result):
                     new = with_options(text, edit_cmdline(options, set_args, absent))
                     entries.append((entry, new))
                     entry_diffs.append((entry, text, new))
+    extra = raspi_extra_cmdline(root) if bootloader == 'cmdline-txt' else None
+    if extra:
+        extra_before = read_text(under(root, extra))
+        extra_after = edit_cmdline(' '.join(split_cmdline(extra_before or '')), set_args, absent) + '\n'
+        if extra_after != (extra_before or '') and not (extra_before is None and not extra_after.strip()):
+            entries.append((extra, extra_after))
+            entry_diffs.append((extra, extra_before or '', extra_after))
+        # what cmdline.txt has beyond the extras comes from the hook's template: a removal there does not last
+        extras = set(normalize_name(name) for name, _value in parse_cmdline(extra_before or ''))
+        back = [name for name in absent if normalize_name(name) not in extras and normalize_name(name) in
+                set(normalize_name(n) for n, _v in parse_cmdline(current))]
+        if back:
+            module.warn('%s: removed from %s, but Debian\'s raspi-firmware writes it again at the next kernel or '
+                        'initramfs update (it comes from its template or /etc/default/raspi-firmware, not %s)'
+                        % (', '.join(back), path, extra))
     refresh = bootloader == 'proxmox-boot-tool' and params['update'] and file_changed
     binary = None
     if refresh:

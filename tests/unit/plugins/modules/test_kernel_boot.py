@@ -10,6 +10,7 @@ status file, as dpkg --set-selections does), apt-cache and grub-probe (fixed ans
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import boot_trees
@@ -332,14 +333,160 @@ def test_grubby_hosts_get_a_bls_trial_and_a_saved_entry(rhel, run):
 
 
 @pytest.mark.parametrize(("tree", "loader", "reason"), [
-    ("SYSTEMD_BOOT", "systemd-boot", "bootctl set-oneshot is not built yet"),
+    ("PROXMOX", "proxmox-boot-tool", "would be booted again and again"),
     ("RASPBERRY_PI", "cmdline-txt", "no menu and no one-time entry"),
 ])
 def test_a_boot_loader_without_a_trial_boot_is_refused_before_any_change(tmp_path, run, tree, loader, reason):
-    files = dict(getattr(boot_trees, tree), **{"proc/sys/kernel/osrelease": "6.12.48+deb13-amd64\n"})
+    files = dict(getattr(boot_trees, tree), **{"proc/sys/kernel/osrelease": "6.12.48+deb13-amd64\n",
+                                                "usr/sbin/proxmox-boot-tool": ""})
     root = boot_trees.build(tmp_path, files)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     result = run({"root": str(root), "release": "previous", "state": "trial"})
     assert result["failed"] is True and result["bootloader"] == loader
     assert reason in result["msg"] and "nothing was changed" in result["msg"]
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------------------------ systemd-boot
+
+FAKE_BOOTCTL = """#!{python}
+# Stand-in for bootctl: set-default / set-oneshot write the EFI variables as efivarfs holds them; '' removes one.
+import os, sys
+EFIVARS, LOG = {efivars!r}, {log!r}
+with open(LOG, 'a') as log:
+    log.write(' '.join(sys.argv[1:]) + '\\n')
+name = {{'set-default': 'LoaderEntryDefault', 'set-oneshot': 'LoaderEntryOneShot'}}[sys.argv[1]]
+path = os.path.join(EFIVARS, name + '-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f')
+if sys.argv[2]:
+    with open(path, 'wb') as handle:
+        handle.write(b'\\x07\\x00\\x00\\x00' + (sys.argv[2] + '\\0').encode('utf-16-le'))
+elif os.path.exists(path):
+    os.unlink(path)
+"""
+SD_NEW, SD_OLD = "6.12.48+deb13-amd64", "6.12.43+deb13-amd64"
+SD_ENTRIES = "boot/efi/loader/entries"
+
+
+class SdBoot:
+    """Debian 13 booted by systemd-boot (boot_trees.SYSTEMD_BOOT) with both kernels installed and a bootctl stand-in."""
+
+    def __init__(self, base, running=SD_NEW):
+        self.root = boot_trees.build(base / "root", dict(boot_trees.SYSTEMD_BOOT, **{
+            "proc/sys/kernel/osrelease": running + "\n", "proc/sys/kernel/arch": "x86_64\n",
+            "boot/vmlinuz-" + SD_NEW: "", "boot/vmlinuz-" + SD_OLD: "",
+            "var/lib/dpkg/status": "".join(
+                "Package: linux-image-%s\nStatus: install ok installed\nVersion: %s\n\n" % (r, r.split("+")[0])
+                for r in (SD_NEW, SD_OLD))}))
+        self.log = base / "bootctl.log"
+        self.bootctl = base / "bootctl"
+        write(self.bootctl, FAKE_BOOTCTL.format(python=sys.executable, efivars=str(
+            self.root / "sys/firmware/efi/efivars"), log=str(self.log)), 0o755)
+        self.apt_mark = base / "apt-mark"  # logs, and marks the package held in dpkg's status as apt-mark does
+        write(self.apt_mark, "#!/bin/sh\necho \"$@\" >> '%s'\n"
+              "sed -i \"/^Package: $2\\$/{n;s/^Status: install/Status: hold/}\" '%s'\n"
+              % (base / "apt-mark.log", self.root / "var/lib/dpkg/status"), 0o755)
+
+    def efi(self, name):
+        return efivar_text(self.root, name)
+
+    def calls(self):
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def params(self, **kwargs):
+        return dict({"root": str(self.root), "bootctl": str(self.bootctl), "apt_mark": str(self.apt_mark)}, **kwargs)
+
+
+def efivar_text(root, name):
+    path = root / "sys/firmware/efi/efivars" / (name + "-" + boot_trees.LOADER_GUID)
+    return path.read_bytes()[4:].decode("utf-16-le").rstrip("\0") if path.exists() else None
+
+
+def entry_name(release):
+    return "%s-%s.conf" % (boot_trees.MACHINE_ID, release)
+
+
+def test_systemd_boot_query_reads_the_entries_and_the_default(tmp_path, run):
+    host = SdBoot(tmp_path)
+    result = run(host.params(release="previous"))
+    assert result["bootloader"] == "systemd-boot" and result["release"] == SD_OLD
+    assert sorted(e["release"] for e in result["entries"]) == [SD_OLD, SD_NEW]
+    # no LoaderEntryDefault and no loader.conf default: systemd-boot boots the newest entry
+    assert result["default"]["release"] == SD_NEW and result["default"]["path"] == entry_name(SD_NEW)
+    assert result["next_entry"] is None and result["trial_present"] is False
+
+
+def test_systemd_boot_trial_writes_an_entry_and_sets_default_and_oneshot(tmp_path, run):
+    host = SdBoot(tmp_path)
+    check = run(host.params(release=SD_OLD, state="trial"), check=True, diff=True)
+    assert check["changed"] is True and host.calls() == []
+    assert not (host.root / SD_ENTRIES / "lastwords-trial.conf").exists()
+    result = run(host.params(release=SD_OLD, state="trial"))
+    assert result["changed"] is True and result["reboot_required"] is True
+    trial = (host.root / SD_ENTRIES / "lastwords-trial.conf").read_text()
+    own = (host.root / SD_ENTRIES / entry_name(SD_OLD)).read_text()
+    # the kernel's own entry, its linux and initrd lines kept, with the trial's title and panic=
+    assert "title      lastwords trial: Debian GNU/Linux 13 (trixie)" in trial
+    for line in own.splitlines():
+        if line.startswith(("linux", "initrd", "version", "machine-id")):
+            assert line in trial.splitlines()
+    options = [line for line in trial.splitlines() if line.startswith("options")]
+    assert options == ["options    " + boot_trees.TRIXIE_ROOT + " panic=10"]
+    # the running kernel's entry becomes the default first, so the boot after the trial comes back to it
+    assert host.calls() == ["set-default " + entry_name(SD_NEW), "set-oneshot lastwords-trial.conf"]
+    assert host.efi("LoaderEntryDefault") == entry_name(SD_NEW)
+    assert host.efi("LoaderEntryOneShot") == "lastwords-trial.conf"
+    assert "systemd-boot boots %s again" % SD_NEW in result["message"]
+    again = run(host.params(release=SD_OLD, state="trial"))
+    assert again["changed"] is False and len(host.calls()) == 2
+
+
+def test_systemd_boot_trial_that_came_up_is_pinned_and_the_trial_removed(tmp_path, run):
+    host = SdBoot(tmp_path)
+    run(host.params(release=SD_OLD, state="trial"))
+    # systemd-boot removes LoaderEntryOneShot as it boots the entry; the trial kernel runs
+    (host.root / "sys/firmware/efi/efivars" / ("LoaderEntryOneShot-" + boot_trees.LOADER_GUID)).unlink()
+    (host.root / "proc/sys/kernel/osrelease").write_text(SD_OLD + "\n")
+    result = run(host.params(release=SD_OLD, state="pinned"))
+    assert result["confirmed"] is True
+    assert host.efi("LoaderEntryDefault") == entry_name(SD_OLD)
+    assert not (host.root / SD_ENTRIES / "lastwords-trial.conf").exists()
+    assert (tmp_path / "apt-mark.log").read_text() == "hold linux-image-%s\n" % SD_OLD
+    assert run(host.params(release=SD_OLD, state="pinned"))["changed"] is False
+
+
+def test_systemd_boot_trial_that_panicked_leaves_the_default(tmp_path, run):
+    host = SdBoot(tmp_path)
+    run(host.params(release=SD_OLD, state="trial"))
+    # the one-shot was used, the trial kernel panicked, and systemd-boot booted the default (the running kernel)
+    (host.root / "sys/firmware/efi/efivars" / ("LoaderEntryOneShot-" + boot_trees.LOADER_GUID)).unlink()
+    result = run(host.params(release=SD_OLD, state="pinned"))
+    assert result["confirmed"] is False and result["trial_used"] is True
+    assert "did not come up" in result["message"] and "systemd-boot booted the default again" in result["message"]
+    assert host.efi("LoaderEntryDefault") == entry_name(SD_NEW)
+    assert not (host.root / SD_ENTRIES / "lastwords-trial.conf").exists()
+
+
+def test_systemd_boot_trial_never_booted_is_cleared(tmp_path, run):
+    host = SdBoot(tmp_path)
+    run(host.params(release=SD_OLD, state="trial"))
+    result = run(host.params(release=SD_OLD, state="pinned"))
+    assert result["confirmed"] is False and result["trial_used"] is False
+    assert host.efi("LoaderEntryOneShot") is None and "was not rebooted" in result["message"]
+
+
+def test_systemd_boot_honours_a_loader_conf_default_glob(tmp_path, run):
+    host = SdBoot(tmp_path)
+    (host.root / "boot/efi/loader/loader.conf").write_text("timeout 3\ndefault %s-6.12.43*\n" % boot_trees.MACHINE_ID)
+    result = run(host.params(release="previous"))
+    assert result["default"]["release"] == SD_OLD
+    # a trial from the newest: the default (the old kernel) is not the running one, so it is set to the running
+    run(host.params(release=SD_OLD, state="trial"))
+    assert host.efi("LoaderEntryDefault") == entry_name(SD_NEW)
+
+
+def test_systemd_boot_under_another_root_needs_bootctl_named(tmp_path, run):
+    host = SdBoot(tmp_path)
+    params = host.params(release=SD_OLD, state="trial")
+    del params["bootctl"]
+    result = run(params)
+    assert result["failed"] is True and "give bootctl explicitly" in result["msg"]

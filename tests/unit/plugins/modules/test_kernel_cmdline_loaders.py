@@ -11,6 +11,7 @@ import os
 import boot_trees
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from module_results import warnings_of
 
 from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import detect
 from ansible_collections.lastwords.panic.plugins.modules import kernel_cmdline
@@ -216,3 +217,26 @@ def test_pi_without_its_cmdline_txt_fails_naming_the_file(tmp_path, run):
     result = run({'root': str(root), 'bootloader': 'cmdline-txt', 'args': {'crashkernel': '256M'}})
     assert result['failed'] is True and '/boot/firmware/cmdline.txt does not exist' in result['msg']
     assert 'cmdline_file' in result['msg']
+
+
+DEBIAN_PI = dict(boot_trees.RASPBERRY_PI, **{
+    # Debian's raspi-firmware (bookworm): its hook writes cmdline.txt anew from a template and the extras file
+    'etc/kernel/postinst.d/z50-raspi-firmware': '#!/bin/sh\n# ...\nif [ -f /etc/default/raspi-extra-cmdline ]; then\n'
+                                               '  cmdline_extra="$(cat /etc/default/raspi-extra-cmdline)"\nfi\n',
+    'etc/default/raspi-extra-cmdline': 'quiet\n',
+    'boot/firmware/cmdline.txt': 'console=tty0 console=ttyS1,115200 root=/dev/mmcblk0p2 rw fsck.repair=yes '
+                                 'net.ifnames=0  rootwait quiet\n',
+})
+
+
+def test_debian_pi_edits_the_extras_raspi_firmware_appends_too(tmp_path, run):
+    root = boot_trees.build(tmp_path, DEBIAN_PI)
+    result = run({'root': str(root), 'args': {'crashkernel': '256M'}, 'remove': ['quiet', 'net.ifnames']})
+    assert read(root, 'etc/default/raspi-extra-cmdline') == 'crashkernel=256M\n'
+    assert read(root, 'boot/firmware/cmdline.txt') == ('console=tty0 console=ttyS1,115200 root=/dev/mmcblk0p2 rw '
+                                                       'fsck.repair=yes rootwait crashkernel=256M\n')
+    assert result['entries'] == ['/etc/default/raspi-extra-cmdline']
+    # net.ifnames comes from the hook's template: its removal lasts only until the next kernel update
+    warnings = ' '.join(warnings_of(result))
+    assert 'net.ifnames: removed from /boot/firmware/cmdline.txt' in warnings and 'quiet' not in warnings
+    assert run({'root': str(root), 'args': {'crashkernel': '256M'}, 'remove': ['quiet']})['changed'] is False
