@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 
 APT_PACKAGES=(
   qemu-system-x86 qemu-utils ipxe-qemu seabios   # the VM lab
-  mmdebstrap fdisk e2fsprogs                       # image builds
+  mmdebstrap fdisk e2fsprogs dosfstools ovmf       # image builds (ovmf, dosfstools: the UEFI image)
   openssh-client python3-venv                      # reaching the VMs, the venv
   rsyslog logrotate socat iperf3 netcat-openbsd    # receiver benchmark, soak
   shellcheck                                       # ansible-test sanity

@@ -1,4 +1,8 @@
-"""Cached Debian images that boot through GRUB from their own disk.
+"""Cached Debian images that boot through their own boot loader from their own disk.
+
+Two platforms: BIOS with GRUB (``bookworm``, ``trixie``), and UEFI with systemd-boot (``trixie-sdboot``: OVMF
+from Debian's ``ovmf`` package, an EFI system partition, predictable interface names and the lab address on a
+bridge, ``vmbr0``, as a Proxmox VE host has it).
 
 Recipe -> image, in four steps, each timed:
 
@@ -7,10 +11,13 @@ Recipe -> image, in four steps, each timed:
    so converging a lab VM needs no mirror and stays fast and deterministic.
 2. ``sfdisk`` + ``mkfs.ext4 -E offset=1MiB -d tree`` make a partitioned raw disk without loop devices (this
    kind of machine gives ``losetup -P`` no partition nodes).
-3. A first boot (direct kernel boot, ``root=/dev/vda1``) runs ``grub-install /dev/vda && update-grub`` inside
-   the guest, rebuilds the initramfs images with ``MODULES=dep`` for the virtual hardware (later rebuilds are
-   then several times faster under TCG), and powers off: from then on the disk boots through GRUB alone, so the
-   roles' GRUB edits are real.
+3. A first boot (direct kernel boot) runs ``grub-install /dev/vda && update-grub`` inside the guest (UEFI:
+   ``bootctl install``, then kernel-install writes each kernel's entry on the ESP), rebuilds the initramfs
+   images with ``MODULES=dep`` for the virtual hardware (later rebuilds are then several times faster under
+   TCG), and powers off: from then on the disk boots through its boot loader alone, so the roles' edits of it
+   are real. A UEFI image keeps the firmware's variable store of that boot (``<image>.vars.fd``, with the boot
+   entry ``bootctl install`` made); each VM starts from a copy of it and keeps its own, as a machine keeps its
+   NVRAM (systemd-boot's one-shot and default entries live there).
 4. ``qemu-img convert`` to qcow2, moved into the cache under ``<name>-<hash>.qcow2``.
 
 The cache key hashes the recipe, this file's source and the lab's public SSH key: a changed recipe rebuilds, an
@@ -61,11 +68,29 @@ RECIPES = {
         ],
         "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
     },
+    # Debian 13 on UEFI booted by systemd-boot, NIC names as udev gives them (enp0s3, enp0s4), the lab address
+    # on a bridge
+    "trixie-sdboot": {
+        "suite": "trixie",
+        "sources": [
+            f"deb {MIRROR} trixie main",
+            f"deb {MIRROR} trixie-updates main",
+            f"deb {SECURITY_MIRROR} trixie-security main",
+        ],
+        "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
+        "firmware": "uefi",
+        "bridge": "vmbr0",
+    },
 }
 ALIASES = {"debian12": "bookworm", "debian13": "trixie", "12": "bookworm", "13": "trixie"}
+# the boot loader package each firmware gets (grub-pc is in BASE_PACKAGES for BIOS)
+UEFI_PACKAGES = ["systemd-boot"]
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 DISK_SIZE = 8 * 1024**3
 PART_OFFSET = 1024 * 1024
+ESP_SIZE = 512 * 1024**2  # two kernels with their initrds, and room for the ones tests install
 FIRSTBOOT_OK = "LASTWORDS-FIRSTBOOT-OK"
 FIRSTBOOT_FAILED = "LASTWORDS-FIRSTBOOT-FAILED"
 
@@ -94,6 +119,31 @@ update-grub
 # chroot, because MODULES=dep looks at the hardware it runs on.
 sed -i 's/^MODULES=.*/MODULES=dep/' /etc/initramfs-tools/initramfs.conf
 update-initramfs -u -k all
+systemctl disable lastwords-firstboot.service
+rm -f /usr/local/sbin/lastwords-firstboot
+trap - EXIT
+echo {FIRSTBOOT_OK} > /dev/ttyS0
+sync
+systemctl poweroff
+"""
+
+UEFI_FIRSTBOOT_SCRIPT = f"""\
+#!/bin/sh
+# Runs once, on the image's first (UEFI direct kernel) boot: install systemd-boot on the ESP and an entry per
+# kernel (kernel-install, from /etc/kernel/cmdline), then power off.
+trap 'echo {FIRSTBOOT_FAILED} > /dev/ttyS0; sync; systemctl poweroff --force' EXIT
+set -eux
+mountpoint -q /boot/efi
+bootctl install
+printf 'timeout 1\\nconsole-mode keep\\n' > /boot/efi/loader/loader.conf
+sed -i 's/^MODULES=.*/MODULES=dep/' /etc/initramfs-tools/initramfs.conf
+update-initramfs -u -k all
+for k in $(ls /boot | sed -n 's/^vmlinuz-//p'); do
+  kernel-install add "$k" "/boot/vmlinuz-$k" "/boot/initrd.img-$k"
+done
+ls /boot/efi/loader/entries/*.conf
+[ "$(ls /boot/efi/loader/entries/*.conf | wc -l)" -ge 2 ]
+bootctl status --no-pager || true
 systemctl disable lastwords-firstboot.service
 rm -f /usr/local/sbin/lastwords-firstboot
 trap - EXIT
@@ -144,10 +194,25 @@ def ssh_key() -> Path:
     return key
 
 
+def uefi(name: str) -> bool:
+    return RECIPES[resolve(name)].get("firmware") == "uefi"
+
+
+def bridge(name: str) -> str | None:
+    """The bridge a VM of this image has its lab address on, or None (on the NIC itself)."""
+    return RECIPES[resolve(name)].get("bridge")
+
+
+def packages(name: str) -> list[str]:
+    if uefi(name):
+        return [p for p in BASE_PACKAGES if p != "grub-pc"] + UEFI_PACKAGES
+    return list(BASE_PACKAGES)
+
+
 def recipe_hash(name: str) -> str:
     recipe = RECIPES[resolve(name)]
     h = hashlib.sha256()
-    h.update(json.dumps({"recipe": recipe, "base": BASE_PACKAGES, "cached": CACHED_PACKAGES,
+    h.update(json.dumps({"recipe": recipe, "base": packages(name), "cached": CACHED_PACKAGES,
                          "disk": DISK_SIZE}, sort_keys=True).encode())
     h.update(Path(__file__).read_bytes())
     h.update(ssh_key().with_suffix(".pub").read_bytes())
@@ -157,6 +222,11 @@ def recipe_hash(name: str) -> str:
 def image_path(name: str) -> Path:
     name = resolve(name)
     return paths.cache_dir() / "images" / f"{name}-{recipe_hash(name)}.qcow2"
+
+
+def vars_path(name: str) -> Path:
+    """A UEFI image's firmware variable store, as its first boot left it."""
+    return image_path(name).with_suffix(".vars.fd")
 
 
 def ensure(name: str) -> Path:
@@ -173,21 +243,27 @@ def ensure(name: str) -> Path:
             return out
         with step(f"image {name}: build (recipe {out.stem})"):
             _build(name, out)
-    for old in out.parent.glob(f"{name}-*.qcow2"):
-        if old != out:
+    for old in out.parent.glob(f"{name}-*"):
+        if old.name.split(".")[0] != out.stem and old.suffix in (".qcow2", ".fd"):
             say(f"image {name}: removing stale {old.name}")
             old.unlink()
     return out
 
 
-def _stage_files(stage: Path, user_mac: str) -> None:
+def _stage_files(stage: Path, user_mac: str, uefi_image: bool = False) -> None:
     def put(rel: str, text: str, mode: int = 0o644) -> None:
         path = stage / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         path.chmod(mode)
 
-    put("etc/fstab", "/dev/vda1 / ext4 errors=remount-ro 0 1\n")
+    if uefi_image:
+        put("etc/fstab", "/dev/vda2 / ext4 errors=remount-ro 0 1\n/dev/vda1 /boot/efi vfat umask=0077 0 2\n")
+        # what kernel-install gives every kernel's entry; no net.ifnames=0: udev's predictable names
+        put("etc/kernel/cmdline", "root=/dev/vda2 rw console=ttyS0,115200\n")
+        (stage / "boot" / "efi").mkdir(parents=True, exist_ok=True)
+    else:
+        put("etc/fstab", "/dev/vda1 / ext4 errors=remount-ro 0 1\n")
     put("etc/hostname", "lastwords-lab\n")
     put("etc/hosts", "127.0.0.1 localhost\n127.0.1.1 lastwords-lab\n::1 localhost ip6-localhost ip6-loopback\n")
     put("etc/resolv.conf", "nameserver 10.0.2.3\n")
@@ -196,8 +272,9 @@ def _stage_files(stage: Path, user_mac: str) -> None:
     put("root/.ssh/authorized_keys", ssh_key().with_suffix(".pub").read_text(), 0o600)
     (stage / "root" / ".ssh").chmod(0o700)
     (stage / "root").chmod(0o700)
-    put("etc/default/grub", GRUB_DEFAULTS)
-    put("usr/local/sbin/lastwords-firstboot", FIRSTBOOT_SCRIPT, 0o755)
+    if not uefi_image:
+        put("etc/default/grub", GRUB_DEFAULTS)
+    put("usr/local/sbin/lastwords-firstboot", UEFI_FIRSTBOOT_SCRIPT if uefi_image else FIRSTBOOT_SCRIPT, 0o755)
     put("etc/systemd/system/lastwords-firstboot.service", FIRSTBOOT_UNIT)
 
 
@@ -207,8 +284,9 @@ def _build(name: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=f"lwlab-{name}-", dir=paths.cache_dir()) as tmp:
         work = Path(tmp)
         tree, stage = work / "tree", work / "stage"
-        _stage_files(stage, qemu.USER_MAC)
-        include = BASE_PACKAGES + [f"linux-image-{k}" for k in kernels]
+        is_uefi = uefi(name)
+        _stage_files(stage, qemu.USER_MAC, is_uefi)
+        include = packages(name) + [f"linux-image-{k}" for k in kernels]
         hooks = [
             f'sync-in {stage} /',
             'chroot "$1" systemctl enable systemd-networkd.service lastwords-firstboot.service',
@@ -237,22 +315,40 @@ def _build(name: str, out: Path) -> None:
         with step(f"image {name}: partition and mkfs.ext4 -d ({DISK_SIZE // 1024**3} GiB sparse)"):
             with open(raw, "wb") as f:
                 f.truncate(DISK_SIZE)
-            subprocess.run(["sfdisk", "-q", str(raw)], input=f"start={PART_OFFSET // 512}, type=83, bootable\n",
-                           text=True, check=True)
-            blocks = (DISK_SIZE - PART_OFFSET) // 4096
-            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-b", "4096", "-E", f"offset={PART_OFFSET}",
+            root_offset = PART_OFFSET
+            if is_uefi:
+                # GPT: the ESP (FAT32, formatted here at its offset) and the root file system
+                root_offset = PART_OFFSET + ESP_SIZE
+                table = ("label: gpt\n"
+                         f"start={PART_OFFSET // 512}, size={ESP_SIZE // 512}, "
+                         "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp\n"
+                         f"start={root_offset // 512}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n")
+                subprocess.run(["sfdisk", "-q", str(raw)], input=table, text=True, check=True)
+                subprocess.run(["mkfs.fat", "-F", "32", "-n", "ESP", f"--offset={PART_OFFSET // 512}", str(raw),
+                                str(ESP_SIZE // 1024)], check=True, stdout=subprocess.DEVNULL)
+            else:
+                subprocess.run(["sfdisk", "-q", str(raw)], input=f"start={PART_OFFSET // 512}, type=83, bootable\n",
+                               text=True, check=True)
+            blocks = (DISK_SIZE - root_offset) // 4096
+            subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-b", "4096", "-E", f"offset={root_offset}",
                             "-d", str(tree), str(raw), str(blocks)], check=True)
             shutil.rmtree(tree)
 
         serial = work / "firstboot.log"
-        with step(f"image {name}: first boot installs GRUB on its own disk"):
+        loader = "systemd-boot on its ESP" if is_uefi else "GRUB on its own disk"
+        nvram = work / "vars.fd"
+        with step(f"image {name}: first boot installs {loader}"):
             argv = qemu.base_argv(memory=1024) + [
                 "-no-reboot", "-nic", "none",
                 "-drive", f"file={raw},format=raw,if=virtio,cache=unsafe",
                 "-kernel", str(vmlinuz), "-initrd", str(initrd),
-                "-append", "root=/dev/vda1 rw console=ttyS0,115200 net.ifnames=0",
+                "-append", ("root=/dev/vda2 rw console=ttyS0,115200" if is_uefi
+                            else "root=/dev/vda1 rw console=ttyS0,115200 net.ifnames=0"),
                 "-serial", f"file:{serial}",
             ]
+            if is_uefi:
+                shutil.copy(OVMF_VARS, nvram)
+                argv += qemu.uefi_argv(OVMF_CODE, nvram)
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE)
             try:
@@ -273,6 +369,8 @@ def _build(name: str, out: Path) -> None:
         with step(f"image {name}: convert to qcow2"):
             tmp_out = out.with_suffix(f".tmp{os.getpid()}")
             subprocess.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(tmp_out)], check=True)
+            if is_uefi:
+                shutil.copy(nvram, out.with_suffix(".vars.fd"))
             os.replace(tmp_out, out)
     say(f"image {name}: {out} ({out.stat().st_size / 1024**2:.0f} MiB)")
 

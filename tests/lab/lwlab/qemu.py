@@ -56,6 +56,12 @@ def base_argv(memory: int = 2048, cpus: int = 2) -> list[str]:
     return argv
 
 
+def uefi_argv(code: Path, nvram: Path) -> list[str]:
+    """OVMF: its code read-only, the VM's own variable store (boot entries, systemd-boot's one-shot) writable."""
+    return ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+            "-drive", f"if=pflash,format=raw,unit=1,file={nvram}"]
+
+
 def all_cpus() -> None:
     """Let this process (and what it starts) run on every CPU of the machine.
 

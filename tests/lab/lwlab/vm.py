@@ -1,6 +1,7 @@
 """One lab VM: a qcow2 overlay on a cached image, two NICs, a serial log, a pid, bounded waits."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -41,6 +42,7 @@ class VM:
         self.overlay = lab_dir / f"{self.name}.qcow2"
         self.serial = lab_dir / f"{self.name}.serial.log"
         self.pidfile = lab_dir / f"{self.name}.pid"
+        self.nvram = lab_dir / f"{self.name}.vars.fd"  # a UEFI VM's own firmware variables (image.py)
         # written by stop() before it kills QEMU: the lab's keeper then leaves the VM off (keeper.py)
         self.stopfile = lab_dir / f"{self.name}.stopped"
 
@@ -78,7 +80,10 @@ class VM:
         if not self.overlay.exists():
             subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
                             str(self.overlay)], check=True)
+            if image.uefi(self.spec["image"]):
+                shutil.copy(image.vars_path(self.spec["image"]), self.nvram)
         s = self.spec
+        firmware = qemu.uefi_argv(image.OVMF_CODE, self.nvram) if image.uefi(s["image"]) else []
         argv = qemu.base_argv(memory=s["memory"], cpus=s.get("cpus") or qemu.guest_cpus()) + [
             "-name", f"lwlab-{self.name}",
             "-drive", f"file={self.overlay},format=qcow2,if=virtio,cache=unsafe",
@@ -90,7 +95,7 @@ class VM:
             "-chardev", f"file,id=serial0,path={self.serial},append=on", "-serial", "chardev:serial0",
             "-no-reboot",
             "-pidfile", str(self.pidfile), "-daemonize",
-        ]
+        ] + firmware
         res = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, preexec_fn=qemu.all_cpus,
                              check=False)
         if res.returncode != 0:
@@ -140,24 +145,33 @@ class VM:
         only; no link-local address and no router advertisements, so nothing else appears on the segment.
         """
         s = self.spec
+        bridge = image.bridge(s["image"])
+        addresses = (f"Address={s['lab_ip']}/24\nAddress={lab_ip6(s['lab_ip'])}/64\n"
+                     "LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+        if bridge:
+            # the NIC is a port of the bridge, and the addresses are the bridge's (a Proxmox VE host's vmbr0)
+            files = {
+                "20-lab.network": f"# lab segment (isolated, carried over 127.0.0.1 by the lab hub): a port of "
+                                  f"{bridge}\n[Match]\nMACAddress={s['lab_mac']}\nType=ether\n\n[Network]\n"
+                                  f"Bridge={bridge}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n",
+                f"19-{bridge}.netdev": f"[NetDev]\nName={bridge}\nKind=bridge\n",
+                f"21-{bridge}.network": f"[Match]\nName={bridge}\n\n[Network]\n{addresses}",
+            }
+        else:
+            files = {"20-lab.network": "# lab segment (isolated, carried over 127.0.0.1 by the lab hub)\n[Match]\n"
+                                       f"MACAddress={s['lab_mac']}\n\n[Network]\n{addresses}"}
+        writes = "".join(f"cat > /etc/systemd/network/{name} <<'EOF'\n{text}EOF\n" for name, text in files.items())
+        # the NIC with the lab MAC (a bridge takes its first port's MAC: only the ether one is the NIC)
+        find = (f"ip -o -d link | awk -v mac={s['lab_mac']} '$0 ~ mac && $0 !~ / bridge / "
+                "{sub(\":\", \"\", $2); sub(\"@.*\", \"\", $2); print $2}' | head -1")
         script = f"""set -e
-cat > /etc/systemd/network/20-lab.network <<EOF
-# lab segment (isolated, carried over 127.0.0.1 by the lab hub)
-[Match]
-MACAddress={s['lab_mac']}
-
-[Network]
-Address={s['lab_ip']}/24
-Address={lab_ip6(s['lab_ip'])}/64
-LinkLocalAddressing=no
-IPv6AcceptRA=no
-EOF
-echo {self.name} > /etc/hostname
+{writes}echo {self.name} > /etc/hostname
 hostname {self.name}
 sed -i 's/^127\\.0\\.1\\.1 .*/127.0.1.1 {self.name}/' /etc/hosts
 networkctl reload
-dev=$(ip -o link | awk -v mac={s['lab_mac']} '$0 ~ mac {{sub(":", "", $2); print $2}}')
-networkctl reconfigure "$dev" 2>/dev/null || true
+nic=$({find})
+networkctl reconfigure "$nic" 2>/dev/null || true
+dev={bridge or '"$nic"'}
 i=0
 while ! ip -4 -o addr show dev "$dev" | grep -q ' {s['lab_ip']}/'; do
   i=$((i+1)); [ $i -lt 100 ] || {{ echo "no {s['lab_ip']} on $dev" >&2; exit 1; }}; sleep 0.2
