@@ -82,6 +82,15 @@ def _canary(host, capture, answers):
     return True, "delivered, %d ms" % round(worst), None
 
 
+def _targets_cell(netconsole, count):
+    """``1 target on vmbr0``: how many targets send, and from which devices (the one holding the address)."""
+    if not (netconsole.get("loaded") and count):
+        return "cmdline" if netconsole.get("cmdline") else "no"
+    devices = sorted(set(t.get("dev_name") for t in netconsole.get("targets") or [] if t.get("enabled")
+                         and t.get("dev_name")))
+    return "%d target%s%s" % (count, "" if count == 1 else "s", (" on " + ", ".join(devices)) if devices else "")
+
+
 def _row(host, result, answers):
     row = dict((key, "-") for key, _title in COLUMNS)
     row.update(host=host, reasons=[], armed=False, delivered=None, delivery_ms=None)
@@ -104,8 +113,7 @@ def _row(host, result, answers):
         kdump="yes" if capture.get("crash_loaded") else "no",
         dump_space="%s free (%s)" % (human_bytes(free), "ok" if capture.get("dump_space_ok") else
                                      "needs %s" % human_bytes(needed)) if free is not None else "-",
-        netconsole=("%d target%s" % (targets, "" if targets == 1 else "s")) if netconsole.get("loaded") and targets
-        else ("cmdline" if netconsole.get("cmdline") else "no"),
+        netconsole=_targets_cell(netconsole, targets),
         reboot="yes" if capture.get("reboot_pending") else "no",
     )
     reasons = list(capture.get("problems") or [])

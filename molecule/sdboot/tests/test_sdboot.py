@@ -103,3 +103,7 @@ def test_a_trial_kernel_that_panics_falls_back_by_itself():
     assert "Attempted to kill init" in serial, "no panic of the trial kernel in the serial log"
     check_boots(NEW, OLD)
     lwtest.panic_proven(HOST, f"trial kernel {OLD} panicked at boot under systemd-boot, host back on {NEW} by itself")
+
+
+def test_netconsole_on_the_bridge_port_is_refused_naming_the_bridge():
+    lwtest.assert_bad_input_refused(lwtest.SCENARIO_DIR / "bad_input.yml")

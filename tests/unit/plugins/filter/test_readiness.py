@@ -21,7 +21,9 @@ def capture(host, problems=(), **overrides):
         "armed": not problems, "problems": list(problems), "kernel_release": "6.1.0-56-amd64",
         "crashkernel": "256M", "crash_size": 256 * MiB, "crash_loaded": True, "dump_dir": "/var/crash",
         "dump_dir_free_bytes": 5 * 1024 * MiB, "dump_space_needed_bytes": 100 * MiB, "dump_space_ok": True,
-        "netconsole": {"loaded": True, "cmdline": None, "enabled_targets": 1}, "reboot_pending": False,
+        "netconsole": {"loaded": True, "cmdline": None, "enabled_targets": 1,
+                       "targets": [{"enabled": True, "dev_name": "vmbr0"}, {"enabled": False, "dev_name": "eth9"}]},
+        "reboot_pending": False,
         "canary": {"text": "lastwords: tok %s" % host, "written": True, "epoch": SENT, "error": None},
     }
     state.update(overrides)
@@ -44,7 +46,7 @@ def test_all_armed_with_delivery_time():
     row = report["rows"][1]
     assert row["status"] == "ARMED" and row["host"] == "web1"
     assert row["canary"] == "delivered, 42 ms" and row["delivery_ms"] == 42
-    assert row["crashkernel"] == "256M" and row["kdump"] == "yes" and row["netconsole"] == "1 target"
+    assert row["crashkernel"] == "256M" and row["kdump"] == "yes" and row["netconsole"] == "1 target on vmbr0"
     assert row["dump_space"] == "5G free (ok)"
     assert report["receiver_note"] is None
     assert report["text"][0] == "lastwords readiness: 2 of 2 hosts ARMED"
