@@ -39,7 +39,10 @@ _FLAVOUR_MACHINES = (
     ('686-pae', 'i686'), ('armmp', 'armv7l'), ('amd64', 'x86_64'), ('arm64', 'aarch64'), ('686', 'i686'),
     ('s390x', 's390x'), ('riscv64', 'riscv64'), ('loong64', 'loongarch64'), ('4kc-malta', 'mips'),
     ('5kc-malta', 'mips64'), ('octeon', 'mips64'), ('loongson-3', 'mips64'), ('mips32r2el', 'mips'),
-    ('mips64r2el', 'mips64'), ('marvell', 'armv5tel'), ('rpi', 'armv6l'),
+    ('mips64r2el', 'mips64'), ('marvell', 'armv5tel'),
+    # Raspberry Pi OS (6.6.51+rpt-rpi-v8): 64-bit v8 and the Pi 5's 2712, 32-bit v7/v7l, and v6 for the Pi 1/Zero
+    ('rpi-2712', 'aarch64'), ('rpi-v8', 'aarch64'), ('rpi-v7l', 'armv7l'), ('rpi-v7', 'armv7l'),
+    ('rpi-v6', 'armv6l'), ('rpi', 'armv6l'),
 )
 # RHEL-family releases end with the RPM architecture.
 _RPM_MACHINES = ('x86_64', 'aarch64', 'ppc64le', 's390x', 'i686', 'armv7hl', 'riscv64')

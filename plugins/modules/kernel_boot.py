@@ -310,6 +310,7 @@ BLS_TRIAL = BLS_DIR + '/' + TRIAL_ID + '.conf'
 SYSCONFIG_KERNEL = '/etc/sysconfig/kernel'
 STATE_FILE = '/var/lib/lastwords/kernel.json'
 DPKG_STATUS = '/var/lib/dpkg/status'
+DPKG_INFO = '/var/lib/dpkg/info'
 MARKER_TAG = 'lastwords.panic.kernel_boot'
 # the boot loaders this module can boot a kernel once on, and why each other one is refused before any change
 TRIAL_LOADERS = ('grub-debian', 'grubby', 'systemd-boot')
@@ -514,6 +515,22 @@ class Boot(object):
         if self.default_mode == 'saved' and not value:
             value = '0'
         return value, resolve_default(self.entries, value)
+
+    def package_of(self, release):
+        """The package that ships ``release``: on Debian and its derivatives the one whose file list holds
+        /boot/vmlinuz-<release> (Proxmox's proxmox-kernel-*-signed, Ubuntu's linux-image-unsigned-*, the Pi's
+        linux-image-*+rpt-rpi-*), else the distribution's naming rule (a release not installed yet)."""
+        if self.family == 'debian':
+            wanted = '/boot/vmlinuz-%s' % release
+            directory = self.path(DPKG_INFO)
+            try:
+                names = sorted(name for name in os.listdir(directory) if name.endswith('.list'))
+            except OSError:
+                names = []
+            for name in names:
+                if wanted in (read_text(os.path.join(directory, name)) or '').splitlines():
+                    return name[:-len('.list')].split(':')[0]
+        return package_name(release, self.family)
 
     def packages(self, names):
         if self.family != 'debian':
@@ -843,7 +860,7 @@ def do_pinned(module, boot, release, result):
         boot.put(BLS_TRIAL, None)
     if not boot.sdboot:
         boot.set_env(OrderedDict([('saved_entry', target['path']), ('next_entry', None), ('prev_saved_entry', None)]))
-    package = package_name(release, boot.family)
+    package = boot.package_of(release)
     held_by_us = boot.state.get('held')
     if module.params['hold']:
         if boot.family == 'debian':
@@ -920,7 +937,7 @@ def main():
     result['release'] = release
     result['problem'] = problem
     result['target_installed'] = release in boot.installed if release else False
-    result['package'] = package_name(release, boot.family) if release else None
+    result['package'] = boot.package_of(release) if release else None
     status = boot.packages([result['package']])[result['package']] if release else {}
     result['package_held'] = bool(status.get('held'))
     result['candidate'] = None

@@ -70,6 +70,10 @@ def test_split_release(release, want):
     ("6.1.0-47-arm64", "aarch64"), ("6.12.1-arm64-16k", "aarch64"), ("6.1.0-47-686-pae", "i686"),
     ("6.1.0-47-armmp-lpae", "armv7l"), ("6.1.0-47-powerpc64le", "ppc64le"), ("5.14.0-427.el9.aarch64", "aarch64"),
     ("5.14.0-427.el9.x86_64", "x86_64"), ("6.8.0-45-generic", None),
+    # Raspberry Pi OS, old and new naming; Proxmox VE's -pve says no architecture
+    ("6.6.51+rpt-rpi-v8", "aarch64"), ("6.6.51+rpt-rpi-2712", "aarch64"), ("6.6.51+rpt-rpi-v7l", "armv7l"),
+    ("6.6.51+rpt-rpi-v7", "armv7l"), ("6.1.0-rpi7-rpi-v8", "aarch64"), ("6.1.0-rpi7-rpi-v6", "armv6l"),
+    ("6.8.12-4-pve", None),
 ])
 def test_the_machine_a_release_is_built_for(release, machine):
     assert release_machine(release) == machine

@@ -490,3 +490,23 @@ def test_systemd_boot_under_another_root_needs_bootctl_named(tmp_path, run):
     del params["bootctl"]
     result = run(params)
     assert result["failed"] is True and "give bootctl explicitly" in result["msg"]
+
+
+@pytest.mark.parametrize(("release", "owner"), [
+    # the package whose file list holds /boot/vmlinuz-<release>: Proxmox VE's signed kernel, Ubuntu's unsigned one
+    ("6.8.12-4-pve", "proxmox-kernel-6.8.12-4-pve-signed"),
+    ("6.8.0-45-generic", "linux-image-unsigned-6.8.0-45-generic"),
+])
+def test_the_package_is_the_one_that_ships_the_kernel(tmp_path, run, release, owner):
+    files = {
+        "proc/sys/kernel/osrelease": release + "\n", "proc/sys/kernel/arch": "x86_64\n",
+        "etc/default/grub": "GRUB_DEFAULT=0\n", "boot/vmlinuz-" + release: "",
+        "var/lib/dpkg/info/%s.list" % owner: "/.\n/boot\n/boot/vmlinuz-%s\n/lib/modules/%s\n" % (release, release),
+        "var/lib/dpkg/info/linux-base.list": "/.\n/usr/sbin/linux-version\n",
+        "var/lib/dpkg/status": "Package: %s\nStatus: install ok installed\nVersion: 1\n\n" % owner,
+    }
+    root = boot_trees.build(tmp_path, files)
+    result = run({"root": str(root), "release": release})
+    assert result["package"] == owner and result["target_installed"] is True
+    # a release that is not installed yet: the naming rule (apt is asked for it)
+    assert run({"root": str(root), "release": "6.8.0-99-generic"})["package"] == "linux-image-6.8.0-99-generic"
