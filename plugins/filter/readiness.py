@@ -18,6 +18,7 @@ COLUMNS = (
     ("kdump", "KDUMP"),
     ("dump_space", "DUMP SPACE"),
     ("netconsole", "NETCONSOLE"),
+    ("pstore", "PSTORE"),
     ("canary", "CANARY"),
     ("reboot", "REBOOT"),
 )
@@ -91,6 +92,16 @@ def _targets_cell(netconsole, count):
     return "%d target%s%s" % (count, "" if count == 1 else "s", (" on " + ", ".join(devices)) if devices else "")
 
 
+def _pstore_cell(pstore):
+    """``efi_pstore`` (and ``, 2 kept`` when systemd-pstore archived records), ``no``; ``-`` when not reported."""
+    if not isinstance(pstore, dict):
+        return "-"
+    if not pstore.get("backend"):
+        return "no"
+    kept = len(pstore.get("archived") or [])
+    return pstore["backend"] + (", %d kept" % kept if kept else "")
+
+
 def _row(host, result, answers):
     row = dict((key, "-") for key, _title in COLUMNS)
     row.update(host=host, reasons=[], armed=False, delivered=None, delivery_ms=None)
@@ -115,6 +126,7 @@ def _row(host, result, answers):
                                      "needs %s" % human_bytes(needed)) if free is not None else "-",
         netconsole=_targets_cell(netconsole, targets),
         reboot="yes" if capture.get("reboot_pending") else "no",
+        pstore=_pstore_cell(capture.get("pstore")),
     )
     reasons = list(capture.get("problems") or [])
     delivered, cell, reason = _canary(host, capture, answers)

@@ -234,6 +234,16 @@ capture:
           C(enabled), C(dev_name), C(local_ip), C(local_port), C(remote_ip), C(remote_port), C(remote_mac),
           C(extended), C(release) and C(transmit_errors) (V(null) where the kernel lacks the attribute).
       type: dict
+    pstore:
+      description:
+        - The kernel log kept across a reset without a second machine. C(backend) (C(efi_pstore), C(ramoops), or
+          V(null) when none is registered), C(efi) (booted on UEFI), C(records) (what waits in C(/sys/fs/pstore)),
+          C(archive_dir) and C(archived) (what systemd-pstore moved to C(/var/lib/systemd/pstore), each with
+          C(name), C(path), C(files), C(size_bytes), C(mtime), C(has_dmesg)), C(service) (systemd-pstore's
+          C(state) and C(enabled)) and C(crash_kexec_post_notifiers) (whether pstore is written before the crash
+          kernel runs).
+      type: dict
+      version_added: 0.2.0
     console_loglevel:
       description: First field of C(/proc/sys/kernel/printk); V(null) when unreadable.
       type: int
@@ -303,6 +313,9 @@ FREE_PAGES_FIXED_IN = '1.7.7'
 FREE_PAGES_KERNEL = '6.12'
 FREE_PAGES_KEPT_PERCENT = 50.0
 NETCONSOLE_CONFIGFS = '/sys/kernel/config/netconsole'
+PSTORE_BACKEND = '/sys/module/pstore/parameters/backend'
+PSTORE_FS = '/sys/fs/pstore'
+PSTORE_ARCHIVE = '/var/lib/systemd/pstore'
 REBOOT_MARKERS = (REBOOT_MARKER, '/run/reboot-required', '/var/run/reboot-required')
 LEVEL_NAMES = ('emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug')
 REDHAT_TARGETS = ('ssh', 'nfs', 'raw', 'ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'virtiofs')
@@ -455,6 +468,38 @@ def list_dumps(tree, dump_dir):
     return dumps
 
 
+def read_pstore(module, tree):
+    """pstore, the kernel log kept across a reset with no second machine: the backend the kernel registered
+    (efi_pstore, ramoops; ``(null)`` is none), records waiting in /sys/fs/pstore, and what systemd-pstore archived
+    in /var/lib/systemd/pstore (one directory per record, with dmesg.txt, or single files)."""
+    backend = tree.line(PSTORE_BACKEND)
+    archived = []
+    for name in tree.listdir(PSTORE_ARCHIVE):
+        path = '%s/%s' % (PSTORE_ARCHIVE, name)
+        files = tree.listdir(path) if tree.isdir(path) else [name]
+        size = 0
+        for entry in files:
+            try:
+                size += os.lstat(tree.path(path if not tree.isdir(path) else path + '/' + entry)).st_size
+            except OSError:
+                pass
+        try:
+            mtime = int(os.stat(tree.path(path)).st_mtime)
+        except OSError:
+            mtime = None
+        archived.append({'name': name, 'path': path, 'files': files, 'size_bytes': size, 'mtime': mtime,
+                         'has_dmesg': any(entry.startswith('dmesg') for entry in files)})
+    return {
+        'backend': None if backend in (None, '', '(null)') else backend,
+        'efi': tree.isdir('/sys/firmware/efi'),
+        'records': tree.listdir(PSTORE_FS),
+        'archive_dir': PSTORE_ARCHIVE,
+        'archived': sorted(archived, key=lambda record: record['name']),
+        'service': service_state(module, tree, 'systemd-pstore'),
+        'crash_kexec_post_notifiers': tree.line('/sys/module/kernel/parameters/crash_kexec_post_notifiers') == 'Y',
+    }
+
+
 def read_netconsole(tree, pairs):
     targets = []
     for name in tree.listdir(NETCONSOLE_CONFIGFS):
@@ -553,6 +598,7 @@ def gather(module, tree):
     facts['dumps'] = [] if remote else list_dumps(tree, dump_dir)
 
     facts['netconsole'] = read_netconsole(tree, pairs)
+    facts['pstore'] = read_pstore(module, tree)
     printk = (tree.line('/proc/sys/kernel/printk') or '').split()
     try:
         facts['printk'] = [int(field) for field in printk]

@@ -5,13 +5,11 @@ entries, netconsole bound to the bridge, readiness, the crash drill (the shared 
 bootctl's one-time entry and forward again, and a trial kernel that panics at boot falling back by itself.
 """
 
+import time
+
 import lwtest
-from phase_drill import (  # noqa: F401  # pylint: disable=unused-import
-    test_crash_drill_on_both_hosts_captures_trace_and_vmcore,
-    test_each_drill_vmcore_reads_back_with_makedumpfile,
-    test_hosts_are_armed_again_after_the_drill,
-)
-from phase_readiness import test_readiness_all_armed_with_the_canary_delivered  # noqa: F401
+import phase_drill
+import phase_readiness
 from phase_rollback import start_trial, switch
 
 HOST = lwtest.hosts("panic_capture")[0]
@@ -71,6 +69,53 @@ def test_netconsole_sends_from_the_bridge():
     print(f"{HOST}: kmsg from {BRIDGE} -> receiver in {elapsed:.2f}s")
 
 
+def test_netconsole_on_the_bridge_port_is_refused_naming_the_bridge():
+    lwtest.assert_bad_input_refused(lwtest.SCENARIO_DIR / "bad_input.yml")
+
+
+# the shared phases, called here so that they run in this order (pytest collects a module's tests as defined)
+def test_readiness_armed_with_the_canary_delivered():
+    phase_readiness.test_readiness_all_armed_with_the_canary_delivered()
+
+
+def test_crash_drill_trace_and_vmcore():
+    phase_drill.test_crash_drill_on_both_hosts_captures_trace_and_vmcore()
+    phase_drill.test_each_drill_vmcore_reads_back_with_makedumpfile()
+    phase_drill.test_hosts_are_armed_again_after_the_drill()
+
+
+def test_pstore_keeps_a_panic_without_kdump(tmp_path):
+    """kdump unloaded, a sysrq panic: efi-pstore writes the log into the firmware's variables, the host resets
+    (kernel.panic), systemd-pstore archives the record at boot, collect fetches it, and kdump is armed again."""
+    facts = lwtest.module(HOST, "lastwords.panic.capture_facts")["capture"]["pstore"]
+    assert facts["backend"] == "efi_pstore" and facts["service"]["enabled"] == "enabled", facts
+    before = sh("cat /proc/sys/kernel/random/boot_id")
+    kept = {record["name"] for record in facts["archived"]}
+    sh("kexec -p -u; cat /sys/kernel/kexec_crash_loaded")  # no crash kernel: the panic goes to pstore
+    started = time.monotonic()
+    lwtest.ssh(HOST, "nohup sh -c 'sleep 2; echo c > /proc/sysrq-trigger' >/dev/null 2>&1 &")
+    deadline = started + 900
+    while time.monotonic() < deadline:
+        time.sleep(10)
+        res = lwtest.ssh(HOST, "cat /proc/sys/kernel/random/boot_id", timeout=30)
+        if res.returncode == 0 and res.stdout.strip() not in ("", before):
+            break
+    else:
+        raise AssertionError(f"{HOST} did not come back within 900 s of the panic")
+    print(f"{HOST}: panic without kdump, back in {time.monotonic() - started:.0f} s")
+    after = lwtest.module(HOST, "lastwords.panic.capture_facts")["capture"]
+    new = [record for record in after["pstore"]["archived"] if record["name"] not in kept]
+    assert new and all(record["has_dmesg"] for record in new), after["pstore"]
+    text = sh(f"cat {new[-1]['path']}/dmesg.txt")
+    assert "sysrq triggered crash" in text or "SysRq : Trigger a crash" in text, text[-2000:]
+    assert after["armed"] is True, after["problems"]  # kdump-tools loaded the crash kernel again at boot
+    res = lwtest.playbook(lwtest.PROJECT_DIR / "playbooks" / "collect.yml", "-e", f"lastwords_collect_dir={tmp_path}")
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    fetched = list((tmp_path / HOST).glob("pstore-*/dmesg.txt"))
+    assert fetched, list(tmp_path.rglob("*"))
+    lwtest.panic_proven(HOST, "sysrq panic without kdump kept by efi-pstore and archived by systemd-pstore")
+
+
 def check_boots(want: str, other: str) -> None:
     assert sh("uname -r") == want
     assert efivar("LoaderEntryDefault") == entry_of(want)
@@ -103,7 +148,3 @@ def test_a_trial_kernel_that_panics_falls_back_by_itself():
     assert "Attempted to kill init" in serial, "no panic of the trial kernel in the serial log"
     check_boots(NEW, OLD)
     lwtest.panic_proven(HOST, f"trial kernel {OLD} panicked at boot under systemd-boot, host back on {NEW} by itself")
-
-
-def test_netconsole_on_the_bridge_port_is_refused_naming_the_bridge():
-    lwtest.assert_bad_input_refused(lwtest.SCENARIO_DIR / "bad_input.yml")

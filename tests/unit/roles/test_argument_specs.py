@@ -20,7 +20,8 @@ def validate(role: str, **values):
 
 def test_every_role_has_a_spec_the_validator_takes():
     roles = sorted(p.parent.parent.name for p in ROLES.glob("*/meta/argument_specs.yml"))
-    assert roles == ["collect", "drill", "kdump", "kernel", "netconsole", "readiness", "receiver", "report", "soak"]
+    assert roles == ["collect", "drill", "kdump", "kernel", "netconsole", "pstore", "readiness", "receiver", "report",
+                     "soak"]
     required = {"kernel": {"kernel_version": "previous"},  # what the user must say; the rest has defaults
                 "report": {"report": {"text": [], "markdown": ""}, "report_name": "soak", "report_title": "Soak",
                            "report_dir": "/tmp/lastwords-report"}}
@@ -85,3 +86,9 @@ def test_types_and_choices_moved_out_of_the_tasks_are_refused_by_the_spec(role, 
 
 def test_kdump_dump_level_takes_each_bitmask():
     assert all(not validate("kdump", kdump_dump_level=level).error_messages for level in range(32))
+
+
+def test_pstore_backend_choices():
+    assert not validate("pstore", pstore_backend="efi", pstore_ramoops={"mem_address": "0x30000000"}).error_messages
+    result = validate("pstore", pstore_backend="mtd")
+    assert len(result.error_messages) == 1 and "pstore_backend" in result.error_messages[0]

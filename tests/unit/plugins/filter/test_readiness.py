@@ -47,11 +47,12 @@ def test_all_armed_with_delivery_time():
     assert row["status"] == "ARMED" and row["host"] == "web1"
     assert row["canary"] == "delivered, 42 ms" and row["delivery_ms"] == 42
     assert row["crashkernel"] == "256M" and row["kdump"] == "yes" and row["netconsole"] == "1 target on vmbr0"
+    assert row["pstore"] == "-"  # a capture_facts without pstore facts (older collection)
     assert row["dump_space"] == "5G free (ok)"
     assert report["receiver_note"] is None
     assert report["text"][0] == "lastwords readiness: 2 of 2 hosts ARMED"
     assert report["text"][1].split() == ["HOST", "STATUS", "KERNEL", "CRASHKERNEL", "KDUMP", "DUMP", "SPACE",
-                                         "NETCONSOLE", "CANARY", "REBOOT"]
+                                         "NETCONSOLE", "PSTORE", "CANARY", "REBOOT"]
     assert "| web1 | ARMED " in report["markdown"]
 
 
@@ -189,3 +190,13 @@ def test_receiver_answers_are_one_reading_for_every_report():
     }
     with pytest.raises(AnsibleFilterError, match="each receiver result must be a dict"):
         receiver_answers(["rx1"])
+
+
+def test_pstore_column_shows_the_backend_and_the_records_kept():
+    kept = capture("web1", pstore={"backend": "efi_pstore", "archived": [{"name": "1"}, {"name": "2"}]})
+    none = capture("db1", pstore={"backend": None, "archived": []})
+    report = readiness_report({"web1": kept, "db1": none}, [receiver("rx", {"web1": True, "db1": True})])
+    cells = {row["host"]: row["pstore"] for row in report["rows"]}
+    assert cells == {"web1": "efi_pstore, 2 kept", "db1": "no"}
+    assert report["all_armed"] is True  # pstore is evidence beside kdump, not a condition of ARMED
+    assert "PSTORE" in report["text"][1]

@@ -553,3 +553,31 @@ def test_bad_canary_fails_naming_the_option(host, capsys, canary):
     result = json.loads(capsys.readouterr().out)
     assert result['failed'] is True
     assert result['msg'].startswith('canary must be')
+
+
+# ------------------------------------------------------------------------------------------------- pstore
+
+def test_pstore_none_on_a_bios_host(host, run):
+    write(host.root / 'sys/module/pstore/parameters/backend', '(null)\n')
+    pstore = run(host.params())['pstore']
+    assert pstore['backend'] is None and pstore['efi'] is False
+    assert pstore['records'] == [] and pstore['archived'] == []
+    assert pstore['crash_kexec_post_notifiers'] is False
+
+
+def test_pstore_efi_records_and_what_systemd_pstore_archived(host, run):
+    # a UEFI host after a panic: efi_pstore registered, systemd-pstore moved the record to its archive at boot
+    write(host.root / 'sys/module/pstore/parameters/backend', 'efi_pstore\n')
+    write(host.root / 'sys/firmware/efi/efivars/LoaderInfo-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f', 'x')
+    write(host.root / 'sys/fs/pstore/dmesg-efi_pstore-173311020000001', '<6>[ 12.0] Oops#1 Part1\n')
+    write(host.root / 'var/lib/systemd/pstore/173311010000001/dmesg.txt', 'Kernel panic - not syncing: sysrq\n')
+    write(host.root / 'sys/module/kernel/parameters/crash_kexec_post_notifiers', 'Y\n')
+    write(host.units / 'systemd-pstore.is-enabled', 'enabled\n')
+    pstore = run(host.params())['pstore']
+    assert pstore['backend'] == 'efi_pstore' and pstore['efi'] is True
+    assert pstore['records'] == ['dmesg-efi_pstore-173311020000001']
+    (record,) = pstore['archived']
+    assert record['name'] == '173311010000001' and record['files'] == ['dmesg.txt'] and record['has_dmesg']
+    assert record['size_bytes'] == len('Kernel panic - not syncing: sysrq\n')
+    assert record['path'] == '/var/lib/systemd/pstore/173311010000001'
+    assert pstore['service']['enabled'] == 'enabled' and pstore['crash_kexec_post_notifiers'] is True
