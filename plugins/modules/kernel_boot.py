@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: kernel_boot
-short_description: Boot an installed kernel once on trial, then make it the GRUB default
+short_description: Boot an installed kernel once on trial, then make it the boot loader's default
 version_added: 0.1.0
 description:
   - Reads which kernels are installed, which one runs and which one GRUB boots by default
@@ -28,6 +28,12 @@ description:
     C(grub-set-default) and C(grubby --set-default) write. Before a trial the saved entry is the running kernel's,
     which is known to boot; after a confirmed trial it is the new kernel's own entry (never the floating first
     entry that follows the newest kernel), so installing newer kernels later does not move the default on."
+  - "With systemd-boot (O(bootloader=systemd-boot)) the trial entry is a copy of the kernel's own type #1 entry,
+    C(lastwords-trial.conf) in the same C(loader/entries) directory, with the trial's title and C(panic=) added.
+    C(bootctl set-default) first makes the running kernel's entry the default (the EFI variable
+    C(LoaderEntryDefault)), then C(bootctl set-oneshot lastwords-trial.conf) (C(LoaderEntryOneShot)); systemd-boot
+    removes the one-shot variable as it boots the entry, so the boot after it is the default again. O(state=pinned)
+    sets the default to the kernel's own entry and removes the trial entry."
   - With O(hold), O(state=pinned) also holds the kernel's package (C(apt-mark hold)) and releases the hold this
     module placed on an earlier pinned kernel; on the RHEL family it sets C(UPDATEDEFAULT=no) in
     C(/etc/sysconfig/kernel).
@@ -86,9 +92,10 @@ options:
   bootloader:
     description:
       - V(auto) reads what booted the host, as M(lastwords.panic.kernel_cmdline) does.
-      - A trial boot works with V(grub-debian) and V(grubby). V(systemd-boot) and V(proxmox-boot-tool) are
-        refused before any change (their one-time entry is not built yet), and so is V(cmdline-txt): the
-        Raspberry Pi firmware has no one-time entry to fall back from.
+      - A trial boot works with V(grub-debian), V(grubby) and V(systemd-boot) (C(bootctl set-oneshot)).
+        V(proxmox-boot-tool) is refused before any change, because its C(kernel pin --next-boot) changes the
+        default until the host reaches multi-user.target (a trial kernel that panics at boot would be booted again
+        and again), and so is V(cmdline-txt), because the Raspberry Pi firmware has no one-time entry.
     type: str
     choices: [auto, grub-debian, grubby, systemd-boot, proxmox-boot-tool, cmdline-txt]
     default: auto
