@@ -315,3 +315,53 @@ def test_keeper_starts_a_vm_whose_guest_reset_and_leaves_a_stopped_one_off(tmp_p
                 except ProcessLookupError:
                     pass
     assert not thread.is_alive()
+
+
+def test_the_uefi_image_has_systemd_boot_and_no_grub_and_its_own_cache_key():
+    assert image.uefi("trixie-sdboot") and not image.uefi("trixie")
+    assert "systemd-boot" in image.packages("trixie-sdboot") and "grub-pc" not in image.packages("trixie-sdboot")
+    assert "grub-pc" in image.packages("trixie") and "systemd-boot" not in image.packages("trixie")
+    assert image.bridge("trixie-sdboot") == "vmbr0" and image.bridge("bookworm") is None
+    assert image.recipe_hash("trixie-sdboot") != image.recipe_hash("trixie")
+    assert image.vars_path("trixie-sdboot").name == f"trixie-sdboot-{image.recipe_hash('trixie-sdboot')}.vars.fd"
+
+
+def test_a_uefi_vm_starts_with_ovmf_and_its_own_copy_of_the_variables(tmp_path, monkeypatch):
+    """VM.start's QEMU command line, read by a stand-in QEMU: OVMF's code read-only, the VM's variable store."""
+    from lwlab.vm import VM
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    seen = tmp_path / "argv"
+    (bindir / "qemu-system-x86_64").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{seen}'\n")
+    (bindir / "qemu-system-x86_64").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setattr("lwlab.vm.image.ensure", lambda _name: tmp_path / "base.qcow2")
+    store = tmp_path / "image.vars.fd"
+    store.write_bytes(b"NVRAM after the first boot")
+    monkeypatch.setattr("lwlab.vm.image.vars_path", lambda _name: store)
+    monkeypatch.setattr(subprocess, "run", _qemu_img_stand_in(subprocess.run))
+    spec = {"name": "u1", "image": "trixie-sdboot", "memory": 64, "ssh_port": 1, "lab_port": 2, "hub_port": 3,
+            "lab_mac": "52:54:00:77:00:23", "lab_ip": "10.77.0.23"}
+    vm = VM(tmp_path, spec)
+    vm.start()
+    argv = seen.read_text().splitlines()
+    assert f"if=pflash,format=raw,unit=0,readonly=on,file={image.OVMF_CODE}" in argv
+    assert f"if=pflash,format=raw,unit=1,file={vm.nvram}" in argv
+    assert vm.nvram.read_bytes() == b"NVRAM after the first boot"  # a copy: the image's store stays as it was
+    vm.nvram.write_bytes(b"the VM's own one-shot entry")
+    vm.start(restart=True)  # after a reset the VM keeps its variables
+    assert vm.nvram.read_bytes() == b"the VM's own one-shot entry"
+    bios = VM(tmp_path, dict(spec, name="b1", image="bookworm"))
+    bios.start()
+    assert not any("pflash" in arg for arg in seen.read_text().splitlines())
+
+
+def _qemu_img_stand_in(real_run):
+    """subprocess.run with ``qemu-img create`` answered by an empty file (the overlay), everything else real."""
+    def run(argv, *args, **kwargs):
+        if argv[:2] == ["qemu-img", "create"]:
+            Path(argv[-1]).write_bytes(b"")
+            return subprocess.CompletedProcess(argv, 0, "", "")
+        return real_run(argv, *args, **kwargs)
+    return run
