@@ -33,6 +33,24 @@ def checked_root(module, value):
     return root
 
 
+def host_tool(module, root, option, name, required=True, other_root=None):
+    """The path of a tool the module runs: its option ``option`` when given (it must be executable), else ``name``
+    found on PATH. Under a ``root`` other than / the host's own tool would act on the host instead of the tree,
+    so there the option must be given; ``other_root`` says why for this tool (a standard sentence otherwise).
+    None when not ``required`` and there is none."""
+    binary = module.params.get(option)
+    if binary:
+        if not os.access(binary, os.X_OK):
+            module.fail_json(msg='%s=%s is not an executable file' % (option, binary))
+        return binary
+    if root not in ('', '/'):
+        if required:
+            module.fail_json(msg=other_root or 'root=%s: give %s explicitly (the host\'s %s would act on the host)'
+                             % (root, option, name))
+        return None
+    return module.get_bin_path(name, required=required)
+
+
 def under(root, path):
     """``path`` (absolute, as seen on the host) inside ``root``."""
     if root in ('', '/'):

@@ -278,6 +278,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._host import (
     checked_root,
+    host_tool,
     read_text,
     remove,
     sync_reboot_marker,
@@ -362,17 +363,7 @@ class Boot(object):
         return under(self.root, path)
 
     def tool(self, option, name, required=True):
-        binary = self.module.params.get(option)
-        if binary:
-            if not os.access(binary, os.X_OK):
-                self.module.fail_json(msg='%s=%s is not an executable file' % (option, binary))
-            return binary
-        if self.root != '/':
-            if required:
-                self.module.fail_json(msg='root=%s: give %s explicitly (the host\'s %s would act on the host)'
-                                          % (self.root, option, name))
-            return None
-        return self.module.get_bin_path(name, required=required)
+        return host_tool(self.module, self.root, option, name, required)
 
     def read(self):
         machine_file = read_text(self.path('/proc/sys/kernel/arch'))

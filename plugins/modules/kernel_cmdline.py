@@ -298,6 +298,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._cmdline import (
 from ansible_collections.lastwords.panic.plugins.module_utils._host import (
     boot_ram_bytes,
     checked_root,
+    host_tool,
     read_text,
     sync_reboot_marker,
     under,
@@ -467,18 +468,13 @@ def apply_grub_debian(module, root, set_args, absent, result):
 
     binary = None
     if regenerate:
-        binary = params['grub_mkconfig']
+        binary = host_tool(module, root, 'grub_mkconfig', 'grub-mkconfig', other_root=(
+            'root=%s with update=true would run the host\'s grub-mkconfig on the host\'s /etc/default/grub; set '
+            'update: false (and run update-grub inside the image) or point grub_mkconfig at a wrapper that works '
+            'on that root' % root), required=root != '/')
         if binary is None:
-            if root != '/':
-                module.fail_json(msg='root=%s with update=true would run the host\'s grub-mkconfig on the host\'s '
-                                     '/etc/default/grub; set update: false (and run update-grub inside the image) '
-                                     'or point grub_mkconfig at a wrapper that works on that root' % root)
-            binary = module.get_bin_path('grub-mkconfig', required=False)
-            if binary is None:
-                module.fail_json(msg='grub-mkconfig was not found (package grub2-common); install it, set '
-                                     'grub_mkconfig to its path, or set update: false')
-        elif not os.access(binary, os.X_OK):
-            module.fail_json(msg='grub_mkconfig=%s is not an executable file' % binary)
+            module.fail_json(msg='grub-mkconfig was not found (package grub2-common); install it, set '
+                                 'grub_mkconfig to its path, or set update: false')
 
     if module._diff and dropin_changed:
         result['diff'] = {'before_header': dropin, 'after_header': dropin,
@@ -576,14 +572,9 @@ def apply_cmdline_file(module, root, bootloader, set_args, absent, result):
     refresh = bootloader == 'proxmox-boot-tool' and params['update'] and file_changed
     binary = None
     if refresh:
-        binary = params['proxmox_boot_tool']
-        if binary is None:
-            if root != '/':
-                module.fail_json(msg='root=%s with bootloader proxmox-boot-tool would refresh the host\'s ESPs; '
-                                     'point proxmox_boot_tool at a wrapper that works on that root' % root)
-            binary = module.get_bin_path('proxmox-boot-tool', required=True)
-        elif not os.access(binary, os.X_OK):
-            module.fail_json(msg='proxmox_boot_tool=%s is not an executable file' % binary)
+        binary = host_tool(module, root, 'proxmox_boot_tool', 'proxmox-boot-tool', other_root=(
+            'root=%s with bootloader proxmox-boot-tool would refresh the host\'s ESPs; point proxmox_boot_tool at '
+            'a wrapper that works on that root' % root))
 
     result['entries'] = [entry for entry, _text in entries]
     result['changed'] = bool(file_changed or entries)
@@ -631,12 +622,9 @@ def parse_grubby_info(text):
 
 def apply_grubby(module, root, set_args, absent, result):
     params = module.params
-    binary = params['grubby']
-    if binary is None:
-        if root != '/':
-            module.fail_json(msg='root=%s with bootloader grubby would edit the host\'s boot entries; point grubby at '
-                                 'a wrapper that works on that root' % root)
-        binary = module.get_bin_path('grubby', required=True)
+    binary = host_tool(module, root, 'grubby', 'grubby', other_root=(
+        'root=%s with bootloader grubby would edit the host\'s boot entries; point grubby at a wrapper that works '
+        'on that root' % root))
     if not params['update']:
         module.fail_json(msg='update=false is only possible with bootloader grub-debian: grubby edits the boot '
                              'entries directly; leave update at true')

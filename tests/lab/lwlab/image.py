@@ -48,6 +48,15 @@ BASE_PACKAGES = [
 # Downloaded into /var/cache/apt/archives, not installed: what the roles install (kdump, receiver, soak).
 CACHED_PACKAGES = ["kdump-tools", "makedumpfile", "kexec-tools", "rsyslog", "logrotate", "iperf3"]
 
+TRIXIE = {
+    "suite": "trixie",
+    "sources": [
+        f"deb {MIRROR} trixie main",
+        f"deb {MIRROR} trixie-updates main",
+        f"deb {SECURITY_MIRROR} trixie-security main",
+    ],
+    "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
+}
 RECIPES = {
     "bookworm": {
         "suite": "bookworm",
@@ -59,28 +68,10 @@ RECIPES = {
         # newest 6.1 of the release, and an older one for rollback
         "kernels": ["6.1.0-56-amd64", "6.1.0-47-amd64"],
     },
-    "trixie": {
-        "suite": "trixie",
-        "sources": [
-            f"deb {MIRROR} trixie main",
-            f"deb {MIRROR} trixie-updates main",
-            f"deb {SECURITY_MIRROR} trixie-security main",
-        ],
-        "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
-    },
+    "trixie": TRIXIE,
     # Debian 13 on UEFI booted by systemd-boot, NIC names as udev gives them (enp0s3, enp0s4), the lab address
     # on a bridge
-    "trixie-sdboot": {
-        "suite": "trixie",
-        "sources": [
-            f"deb {MIRROR} trixie main",
-            f"deb {MIRROR} trixie-updates main",
-            f"deb {SECURITY_MIRROR} trixie-security main",
-        ],
-        "kernels": ["6.12.118+deb13-amd64", "6.12.107+deb13-amd64"],
-        "firmware": "uefi",
-        "bridge": "vmbr0",
-    },
+    "trixie-sdboot": dict(TRIXIE, firmware="uefi", bridge="vmbr0"),
 }
 ALIASES = {"debian12": "bookworm", "debian13": "trixie", "12": "bookworm", "13": "trixie"}
 # the boot loader package each firmware gets (grub-pc is in BASE_PACKAGES for BIOS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import boot_trees
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from module_results import module_runner
 
 from ansible_collections.lastwords.panic.plugins.module_utils._kernel import parse_grub_cfg, parse_grubenv
 from ansible_collections.lastwords.panic.plugins.modules import kernel_boot
@@ -134,13 +134,7 @@ def host(tmp_path):
 
 @pytest.fixture
 def run(capsys):
-    def runner(params, check=False, diff=False):
-        args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                kernel_boot.main()
-        return json.loads(capsys.readouterr().out)
-    return runner
+    return module_runner(kernel_boot.main, capsys)
 
 
 def test_query_resolves_previous_and_reads_the_default(host, run):

@@ -12,8 +12,7 @@ import sys
 import textwrap
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
-from module_results import warnings_of
+from module_results import module_runner, warnings_of
 
 from ansible_collections.lastwords.panic.plugins.modules import kernel_cmdline
 
@@ -153,15 +152,7 @@ def host(tmp_path):
 
 @pytest.fixture
 def run(capsys):
-    def runner(params, check=False, diff=False):
-        args = dict(params)
-        args['_ansible_check_mode'] = check
-        args['_ansible_diff'] = diff
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                kernel_cmdline.main()
-        return json.loads(capsys.readouterr().out)
-    return runner
+    return module_runner(kernel_cmdline.main, capsys)
 
 
 # ------------------------------------------------------------------------------------------------ grub-debian

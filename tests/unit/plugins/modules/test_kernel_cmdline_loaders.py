@@ -5,13 +5,11 @@ proxmox-boot-tool: /etc/kernel/cmdline, then a stand-in proxmox-boot-tool that r
 Raspberry Pi: /boot/firmware/cmdline.txt, one line. And what auto-detection picks on each tree, or refuses.
 """
 
-import json
 import os
 
 import boot_trees
 import pytest
-from ansible.module_utils.testing import patch_module_args
-from module_results import warnings_of
+from module_results import module_runner, warnings_of
 
 from ansible_collections.lastwords.panic.plugins.module_utils._bootloader import detect
 from ansible_collections.lastwords.panic.plugins.modules import kernel_cmdline
@@ -21,13 +19,7 @@ ENTRY_DIR = 'boot/efi/loader/entries'
 
 @pytest.fixture(name="run")
 def _run(capsys):
-    def runner(params, check=False, diff=False):
-        args = dict(params, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args):
-            with pytest.raises(SystemExit):
-                kernel_cmdline.main()
-        return json.loads(capsys.readouterr().out)
-    return runner
+    return module_runner(kernel_cmdline.main, capsys)
 
 
 def read(root, relative):
