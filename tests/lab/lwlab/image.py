@@ -97,51 +97,41 @@ GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
 GRUB_DISABLE_OS_PROBER=true
 """
 
-FIRSTBOOT_SCRIPT = f"""\
+# Runs once, on the image's first (direct kernel) boot: make the disk boot through its boot loader (the install
+# step of its platform), then power off.
+_FIRSTBOOT = """\
 #!/bin/sh
-# Runs once, on the image's first (direct kernel) boot: make the disk boot through GRUB, then power off.
-trap 'echo {FIRSTBOOT_FAILED} > /dev/ttyS0; sync; systemctl poweroff --force' EXIT
+trap 'echo {failed} > /dev/ttyS0; sync; systemctl poweroff --force' EXIT
 set -eu
-echo 'grub-pc grub-pc/install_devices multiselect /dev/vda' | debconf-set-selections
-grub-install /dev/vda
-update-grub
+{install}
 # Initramfs images with only the modules this (virtual) machine needs: every rebuild the roles cause (netconsole
 # in the initramfs, a kernel install) then takes a minute instead of several under TCG. Done here, not in the
 # chroot, because MODULES=dep looks at the hardware it runs on.
 sed -i 's/^MODULES=.*/MODULES=dep/' /etc/initramfs-tools/initramfs.conf
 update-initramfs -u -k all
+{after}
 systemctl disable lastwords-firstboot.service
 rm -f /usr/local/sbin/lastwords-firstboot
 trap - EXIT
-echo {FIRSTBOOT_OK} > /dev/ttyS0
+echo {ok} > /dev/ttyS0
 sync
 systemctl poweroff
 """
-
-UEFI_FIRSTBOOT_SCRIPT = f"""\
-#!/bin/sh
-# Runs once, on the image's first (UEFI direct kernel) boot: install systemd-boot on the ESP and an entry per
-# kernel (kernel-install, from /etc/kernel/cmdline), then power off.
-trap 'echo {FIRSTBOOT_FAILED} > /dev/ttyS0; sync; systemctl poweroff --force' EXIT
-set -eux
+FIRSTBOOT_SCRIPT = _FIRSTBOOT.format(failed=FIRSTBOOT_FAILED, ok=FIRSTBOOT_OK, after="", install="""\
+echo 'grub-pc grub-pc/install_devices multiselect /dev/vda' | debconf-set-selections
+grub-install /dev/vda
+update-grub""")
+# UEFI: systemd-boot on the ESP (bootctl also adds the firmware's boot entry), then an entry per kernel written by
+# kernel-install from /etc/kernel/cmdline, with the initrds built for this machine
+UEFI_FIRSTBOOT_SCRIPT = _FIRSTBOOT.format(failed=FIRSTBOOT_FAILED, ok=FIRSTBOOT_OK, install="""\
 mountpoint -q /boot/efi
 bootctl install
-printf 'timeout 1\\nconsole-mode keep\\n' > /boot/efi/loader/loader.conf
-sed -i 's/^MODULES=.*/MODULES=dep/' /etc/initramfs-tools/initramfs.conf
-update-initramfs -u -k all
+printf 'timeout 1\\nconsole-mode keep\\n' > /boot/efi/loader/loader.conf""", after="""\
 for k in $(ls /boot | sed -n 's/^vmlinuz-//p'); do
   kernel-install add "$k" "/boot/vmlinuz-$k" "/boot/initrd.img-$k"
 done
-ls /boot/efi/loader/entries/*.conf
 [ "$(ls /boot/efi/loader/entries/*.conf | wc -l)" -ge 2 ]
-bootctl status --no-pager || true
-systemctl disable lastwords-firstboot.service
-rm -f /usr/local/sbin/lastwords-firstboot
-trap - EXIT
-echo {FIRSTBOOT_OK} > /dev/ttyS0
-sync
-systemctl poweroff
-"""
+bootctl status --no-pager || true""")
 
 FIRSTBOOT_UNIT = """\
 [Unit]
