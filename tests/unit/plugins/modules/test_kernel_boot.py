@@ -331,8 +331,8 @@ def test_grubby_hosts_get_a_bls_trial_and_a_saved_entry(rhel, run):
     ("RASPBERRY_PI", "cmdline-txt", "no menu and no one-time entry"),
 ])
 def test_a_boot_loader_without_a_trial_boot_is_refused_before_any_change(tmp_path, run, tree, loader, reason):
-    files = dict(getattr(boot_trees, tree), **{"proc/sys/kernel/osrelease": "6.12.48+deb13-amd64\n",
-                                                "usr/sbin/proxmox-boot-tool": ""})
+    files = dict(getattr(boot_trees, tree))
+    files.update({"proc/sys/kernel/osrelease": "6.12.48+deb13-amd64\n", "usr/sbin/proxmox-boot-tool": ""})
     root = boot_trees.build(tmp_path, files)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
     result = run({"root": str(root), "release": "previous", "state": "trial"})
@@ -369,8 +369,8 @@ class SdBoot:
             "proc/sys/kernel/osrelease": running + "\n", "proc/sys/kernel/arch": "x86_64\n",
             "boot/vmlinuz-" + SD_NEW: "", "boot/vmlinuz-" + SD_OLD: "",
             "var/lib/dpkg/status": "".join(
-                "Package: linux-image-%s\nStatus: install ok installed\nVersion: %s\n\n" % (r, r.split("+")[0])
-                for r in (SD_NEW, SD_OLD))}))
+                "Package: linux-image-%s\nStatus: install ok installed\nVersion: %s\n\n"
+                % (r, r.split("+", maxsplit=1)[0]) for r in (SD_NEW, SD_OLD))}))
         self.log = base / "bootctl.log"
         self.bootctl = base / "bootctl"
         write(self.bootctl, FAKE_BOOTCTL.format(python=sys.executable, efivars=str(

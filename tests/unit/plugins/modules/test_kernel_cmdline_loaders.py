@@ -213,8 +213,9 @@ def test_pi_without_its_cmdline_txt_fails_naming_the_file(tmp_path, run):
 
 DEBIAN_PI = dict(boot_trees.RASPBERRY_PI, **{
     # Debian's raspi-firmware (bookworm): its hook writes cmdline.txt anew from a template and the extras file
-    'etc/kernel/postinst.d/z50-raspi-firmware': '#!/bin/sh\n# ...\nif [ -f /etc/default/raspi-extra-cmdline ]; then\n'
-                                               '  cmdline_extra="$(cat /etc/default/raspi-extra-cmdline)"\nfi\n',
+    'etc/kernel/postinst.d/z50-raspi-firmware': (
+        '#!/bin/sh\n# ...\nif [ -f /etc/default/raspi-extra-cmdline ]; then\n'
+        '  cmdline_extra="$(cat /etc/default/raspi-extra-cmdline)"\nfi\n'),
     'etc/default/raspi-extra-cmdline': 'quiet\n',
     'boot/firmware/cmdline.txt': 'console=tty0 console=ttyS1,115200 root=/dev/mmcblk0p2 rw fsck.repair=yes '
                                  'net.ifnames=0  rootwait quiet\n',
