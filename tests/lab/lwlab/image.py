@@ -117,25 +117,26 @@ echo {ok} > /dev/ttyS0
 sync
 systemctl poweroff
 """
-FIRSTBOOT_SCRIPT = _FIRSTBOOT.format(failed=FIRSTBOOT_FAILED, ok=FIRSTBOOT_OK, after="", install="""\
-echo 'grub-pc grub-pc/install_devices multiselect /dev/vda' | debconf-set-selections
-grub-install /dev/vda
-update-grub""")
-# UEFI: systemd-boot on the ESP (bootctl also adds the firmware's boot entry), then an entry per kernel written by
-# kernel-install from /etc/kernel/cmdline, with the initrds built for this machine
-UEFI_FIRSTBOOT_SCRIPT = _FIRSTBOOT.format(failed=FIRSTBOOT_FAILED, ok=FIRSTBOOT_OK, install="""\
-mountpoint -q /boot/efi
-bootctl install
-printf 'timeout 1\\nconsole-mode keep\\n' > /boot/efi/loader/loader.conf""", after="""\
-for k in $(ls /boot | sed -n 's/^vmlinuz-//p'); do
-  kernel-install add "$k" "/boot/vmlinuz-$k" "/boot/initrd.img-$k"
-done
-[ "$(ls /boot/efi/loader/entries/*.conf | wc -l)" -ge 2 ]
-bootctl status --no-pager || true""")
+FIRSTBOOT_DIR = Path(__file__).with_name("firstboot")
+
+
+def firstboot_script(name: str) -> str:
+    """The first-boot script of an image: the shared frame above with its platform's steps (firstboot/*.sh).
+
+    The steps are files of their own, and only the image's own steps enter its cache key: changing systemd-boot's
+    steps rebuilds the UEFI image alone.
+    """
+    if uefi(name):
+        install, after = (FIRSTBOOT_DIR / "sdboot.sh").read_text(), (FIRSTBOOT_DIR / "sdboot-after.sh").read_text()
+    else:
+        install, after = (FIRSTBOOT_DIR / "grub.sh").read_text(), ""
+    return _FIRSTBOOT.format(failed=FIRSTBOOT_FAILED, ok=FIRSTBOOT_OK, install=install.rstrip("\n"),
+                             after=after.rstrip("\n"))
+
 
 FIRSTBOOT_UNIT = """\
 [Unit]
-Description=lastwords lab: install GRUB on the image's own disk, then power off
+Description=lastwords lab: install the boot loader on the image's own disk, then power off
 After=local-fs.target
 ConditionPathExists=/usr/local/sbin/lastwords-firstboot
 
@@ -196,6 +197,7 @@ def recipe_hash(name: str) -> str:
     h.update(json.dumps({"recipe": recipe, "base": packages(name), "cached": CACHED_PACKAGES,
                          "disk": DISK_SIZE}, sort_keys=True).encode())
     h.update(Path(__file__).read_bytes())
+    h.update(firstboot_script(name).encode())
     h.update(ssh_key().with_suffix(".pub").read_bytes())
     return h.hexdigest()[:16]
 
@@ -231,7 +233,7 @@ def ensure(name: str) -> Path:
     return out
 
 
-def _stage_files(stage: Path, user_mac: str, uefi_image: bool = False) -> None:
+def _stage_files(stage: Path, user_mac: str, script: str, uefi_image: bool = False) -> None:
     def put(rel: str, text: str, mode: int = 0o644) -> None:
         path = stage / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,7 +257,7 @@ def _stage_files(stage: Path, user_mac: str, uefi_image: bool = False) -> None:
     (stage / "root").chmod(0o700)
     if not uefi_image:
         put("etc/default/grub", GRUB_DEFAULTS)
-    put("usr/local/sbin/lastwords-firstboot", UEFI_FIRSTBOOT_SCRIPT if uefi_image else FIRSTBOOT_SCRIPT, 0o755)
+    put("usr/local/sbin/lastwords-firstboot", script, 0o755)
     put("etc/systemd/system/lastwords-firstboot.service", FIRSTBOOT_UNIT)
 
 
@@ -266,7 +268,7 @@ def _build(name: str, out: Path) -> None:
         work = Path(tmp)
         tree, stage = work / "tree", work / "stage"
         is_uefi = uefi(name)
-        _stage_files(stage, qemu.USER_MAC, is_uefi)
+        _stage_files(stage, qemu.USER_MAC, firstboot_script(name), is_uefi)
         include = packages(name) + [f"linux-image-{k}" for k in kernels]
         hooks = [
             f'sync-in {stage} /',
