@@ -18,6 +18,10 @@ def fake_mkconfig(tmp_path, body):
 
 
 def test_auto_finds_grubby_under_the_root_and_otherwise_grub(tmp_path):
+    with pytest.raises(ValueError, match="no boot loader this collection knows was found"):
+        detect(str(tmp_path))  # nothing there: an error naming what was looked for, never a guess
+    (tmp_path / "etc/default").mkdir(parents=True)
+    (tmp_path / "etc/default/grub").write_text("GRUB_DEFAULT=0\n")
     assert detect(str(tmp_path)) == "grub-debian"
     (tmp_path / "usr/sbin").mkdir(parents=True)
     (tmp_path / "usr/sbin/grubby").write_text("")
