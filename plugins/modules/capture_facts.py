@@ -476,11 +476,12 @@ def read_pstore(module, tree):
     archived = []
     for name in tree.listdir(PSTORE_ARCHIVE):
         path = '%s/%s' % (PSTORE_ARCHIVE, name)
-        files = tree.listdir(path) if tree.isdir(path) else [name]
+        is_dir = tree.isdir(path)
+        files = tree.listdir(path) if is_dir else [name]
         size = 0
         for entry in files:
             try:
-                size += os.lstat(tree.path(path if not tree.isdir(path) else path + '/' + entry)).st_size
+                size += os.lstat(tree.path(path + '/' + entry if is_dir else path)).st_size
             except OSError:
                 pass
         try:

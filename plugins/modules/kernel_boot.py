@@ -422,7 +422,9 @@ class Boot(object):
                 continue
             text = read_text(os.path.join(self.path(directory), name)) or ''
             values = parse_bls(text)
-            ident = re.sub(r'\+[0-9]+(-[0-9]+)?$', '', name[:-len('.conf')])
+            ident = name[:-len('.conf')]
+            if sdboot:  # systemd-boot's boot counter is not part of what the entry is
+                ident = re.sub(r'\+[0-9]+(-[0-9]+)?$', '', ident)
             linux = values.get('linux', '')
             if sdboot and not linux:
                 continue  # not a Linux entry (a unified kernel image, or EFI shell)

@@ -543,10 +543,12 @@ def apply_cmdline_file(module, root, bootloader, set_args, absent, result):
     if bootloader == 'systemd-boot' and params['update']:
         for directory in entry_dirs(root):
             for name in sorted(os.listdir(under(root, directory))):
+                if not name.endswith('.conf') or name.startswith('lastwords-'):
+                    continue  # kernel_boot's own trial entry carries its own arguments
                 entry = '%s/%s' % (directory, name)
                 text = read_text(under(root, entry))
-                if not name.endswith('.conf') or name.startswith('lastwords-') or text is None:
-                    continue  # kernel_boot's own trial entry carries its own arguments
+                if text is None:
+                    continue
                 if not any(line.strip().startswith('linux') for line in text.splitlines()):
                     continue  # not a Linux entry
                 options = entry_options(text)
