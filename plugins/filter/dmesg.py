@@ -6,7 +6,30 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import panic_signature as _signature
 from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summarize_dmesg
+
+
+def _log_text(name, text):
+    """Kernel log text from what a playbook holds: a string, bytes, a list of lines, or nothing."""
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    if isinstance(text, (list, tuple)) and all(isinstance(line, str) for line in text):
+        return "\n".join(text)
+    if not isinstance(text, str):
+        raise AnsibleFilterError("%s: input must be kernel log text (a string or a list of lines), got %s"
+                                 % (name, type(text).__name__))
+    return text
+
+
+def panic_signature(text):
+    """What killed a kernel, where, in which context, and a key that groups the same bug across hosts and boots.
+
+    See `panic_signature` in module_utils/_crash_report.py for the keys.
+    """
+    return _signature(_log_text("panic_signature", text))
 
 
 def dmesg_summary(text, frames=8, unreliable="drop"):
@@ -15,12 +38,7 @@ def dmesg_summary(text, frames=8, unreliable="drop"):
     See `summarize_dmesg` in module_utils/_crash_report.py for the keys; the same panic parsing runs in
     netconsole_log, so a drill can compare what the receiver got with what the dump holds.
     """
-    if text is None:
-        text = ""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if not isinstance(text, str):
-        raise AnsibleFilterError("dmesg_summary: input must be the text of a dmesg file, got %s" % type(text).__name__)
+    text = _log_text("dmesg_summary", text)
     try:
         frames = int(frames)
     except (TypeError, ValueError):
@@ -33,4 +51,4 @@ def dmesg_summary(text, frames=8, unreliable="drop"):
 
 class FilterModule:
     def filters(self):
-        return {"dmesg_summary": dmesg_summary}
+        return {"dmesg_summary": dmesg_summary, "panic_signature": panic_signature}

@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Runs on the log receiver. Reads the per-host files the receiver writes, one C(<host>.log) per
     sending host in I(log_dir), and reports for each host when it was last heard, whether a canary
-    message arrived, the kernel panics it sent (reason, first line, call trace, excerpt) and, for the
+    message arrived, the kernel panics it sent (reason, first line, call trace, excerpt, signature) and, for the
     extended format, lost records (gaps in the sequence numbers) and reboots (sequence resets).
   - >-
     Each line of a file is expected as C(<RFC 3339 timestamp> <message as received>), for example
@@ -205,6 +205,21 @@ hosts:
           description: The last I(tail_lines) message lines up to the end of the report.
           type: list
           elements: str
+        signature:
+          description: >-
+            What killed the kernel, where and in which context, with a key that groups the same bug across
+            hosts and boots, read from the report's own lines (from its first line, at most 400 lines). The
+            keys are those of the M(lastwords.panic.panic_signature) filter, which reads the same text the same
+            way.
+          type: dict
+          version_added: 0.2.0
+          sample:
+            kind: sysrq
+            function: sysrq_handle_crash
+            module: null
+            context: process
+            key: "sysrq:sysrq_handle_crash:45c0590b"
+            summary: crash requested through sysrq in sysrq_handle_crash (process) on 6.1.0-56-amd64
     records:
       description: Extended records read (fragments put together count once).
       type: int
@@ -487,7 +502,7 @@ def analyze_log(path, canary=None, since=None, tail_lines=40, now=None):
         "incomplete_records": 0,
         "unparsed_lines": 0,
     }
-    scanner = PanicScanner(tail_lines)
+    scanner = PanicScanner(tail_lines, signatures=True)
     sequence = SequenceTracker()
     assembler = FragmentAssembler()
     formats = set()

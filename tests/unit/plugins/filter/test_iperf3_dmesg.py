@@ -15,7 +15,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.filter.dmesg import FilterModule as DmesgFilters
-from ansible_collections.lastwords.panic.plugins.filter.dmesg import dmesg_summary
+from ansible_collections.lastwords.panic.plugins.filter.dmesg import dmesg_summary, panic_signature
 from ansible_collections.lastwords.panic.plugins.filter.iperf3 import FilterModule as Iperf3Filters
 from ansible_collections.lastwords.panic.plugins.filter.iperf3 import iperf3_result
 
@@ -92,11 +92,27 @@ def test_dmesg_filter_bad_options(kwargs):
         dmesg_summary("", **kwargs)
 
 
-def test_dmesg_filter_bad_input():
-    with pytest.raises(AnsibleFilterError):
-        dmesg_summary(["a list"])
+@pytest.mark.parametrize("bad", [42, {"stdout": "x"}, ["a line", 7]])
+def test_dmesg_filters_bad_input(bad):
+    for name in ("dmesg_summary", "panic_signature"):
+        with pytest.raises(AnsibleFilterError, match=name + ": input must be kernel log text"):
+            DmesgFilters().filters()[name](bad)
+
+
+def test_panic_signature_filter_takes_text_bytes_or_lines():
+    lines = ["Nov 26 10:13:02 deb12 kernel: [  123.456789] sysrq: Trigger a crash",
+             "Nov 26 10:13:02 deb12 kernel: [  123.457112] Kernel panic - not syncing: sysrq triggered crash",
+             "Nov 26 10:13:02 deb12 kernel: [  123.458690] Call Trace:",
+             "Nov 26 10:13:02 deb12 kernel: [  123.459030]  dump_stack_lvl+0x44/0x5c",
+             "Nov 26 10:13:02 deb12 kernel: [  123.459296]  panic+0x118/0x2ec",
+             "Nov 26 10:13:02 deb12 kernel: [  123.459296]  sysrq_handle_crash+0x16/0x20"]
+    signature = panic_signature(lines)
+    assert (signature["kind"], signature["function"]) == ("sysrq", "sysrq_handle_crash")
+    assert panic_signature("\n".join(lines).encode()) == signature == panic_signature("\n".join(lines))
+    assert dmesg_summary(lines)["reason"] == "Kernel panic - not syncing: sysrq triggered crash"
+    assert panic_signature(None)["found"] is False
 
 
 def test_filters_are_registered():
-    assert "dmesg_summary" in DmesgFilters().filters()
+    assert {"dmesg_summary", "panic_signature"} <= set(DmesgFilters().filters())
     assert "iperf3_result" in Iperf3Filters().filters()

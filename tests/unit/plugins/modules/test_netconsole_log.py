@@ -263,6 +263,10 @@ def test_plain_sysrq_panic_with_kdump(log_dir):
     assert panic["complete"] is False  # kdump took over before the end line
     assert panic["excerpt"][-1] == "[  123.466352]  </TASK>"
     assert len(panic["excerpt"]) == 5
+    signature = panic["signature"]
+    assert (signature["kind"], signature["function"], signature["module"], signature["context"]) == (
+        "sysrq", "sysrq_handle_crash", None, "process")
+    assert signature["key"].startswith("sysrq:sysrq_handle_crash:")
     assert report["canary_found"] is True
     assert report["canary_count"] == 1
     assert report["canary_time"] == DAY + "21:38:14.611872+00:00"
@@ -291,6 +295,11 @@ def test_oops_then_panic_takes_the_trace_before_the_panic_line(log_dir):
     ]
     assert panic["complete"] is True
     assert panic["excerpt"] == [line for _clock, line in OOPS_PANIC[-3:]]
+    # the signature reads the whole report, from its first line, not only the excerpt
+    signature = panic["signature"]
+    assert (signature["kind"], signature["function"], signature["suspect_module"], signature["release"]) == (
+        "null-pointer-dereference", "mutex_lock", "speakup", "6.1.0-47-amd64")
+    assert signature["reason"] == "Kernel panic - not syncing: Fatal exception"
 
 
 def test_stale_crash_start_is_not_the_panics_first_line(log_dir):
