@@ -8,11 +8,13 @@ on real module results, and the playbooks stay lists of plain tasks.
 
 from __future__ import annotations
 
+import time
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.filter.iperf3 import iperf3_result
 from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes, receiver_answers, render_table
-from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summarize_dmesg
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import panic_signature, summarize_dmesg
 
 SYSRQ_REASON = "sysrq triggered crash"
 
@@ -102,6 +104,7 @@ def _drill_trace(host, data, answers, expect):
                 "reason": panic.get("reason"),
                 "first_line": panic.get("first_line"),
                 "call_trace": list(panic.get("call_trace") or []),
+                "signature": panic.get("signature"),
                 "seconds": None if start is None else round(panic["epoch"] - start, 3),
                 "from_marker": marker is not None,
                 "file": entry.get("file"),
@@ -150,7 +153,9 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
     timeout), ``wait_error``, ``return_seconds`` (controller time from the trigger to SSH), ``fired_at`` (controller
     epoch of the trigger), ``since`` (the time the receivers were asked from), ``receivers`` (the looped
     netconsole_log results, ``item`` = receiver, asked with the drill's marker as ``canary``), ``new_dumps``,
-    ``dmesg`` (dmesg_summary of the newest new dump's dmesg) and ``dmesg_error``.
+    ``dmesg`` (dmesg_summary of the newest new dump's dmesg), ``dmesg_signature`` (its panic_signature) and
+    ``dmesg_error``. The receivers' panics carry netconsole_log's ``signature``; the report shows it, and says so
+    when the dump's dmesg reads as another panic.
     A host PASSES when the receiver has the panic with its call trace, the host has a complete new dump whose dmesg
     holds the panic, and it came back with a new boot id.
     """
@@ -207,6 +212,8 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
             "dump_path": dump.get("path") if dump else None,
             "dump_size_bytes": dump_size,
             "dump_files": sorted(dump.get("files") or []) if dump else [],
+            "trace_signature": trace.get("signature") if trace else None,
+            "dmesg_signature": data.get("dmesg_signature"),
             "dmesg_reason": (data.get("dmesg") or {}).get("reason"),
             "dmesg_frames": (data.get("dmesg") or {}).get("call_trace") or [],
             "kernel_release": (data.get("dmesg") or {}).get("kernel_release") or before.get("kernel_release"),
@@ -224,11 +231,24 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
         if row["dump_path"]:
             text.append("  %s: dump %s (%s): dmesg says %s" % (
                 row["host"], row["dump_path"], human_bytes(row["dump_size_bytes"]), row["dmesg_reason"] or "-"))
+        text += _drill_signature(row)
         for problem in row["problems"]:
             text.append("  %s: FAIL: %s" % (row["host"], problem))
     if any(row["to_trace"].endswith("*") for row in rows):
         text.append("  * the drill's marker did not reach the receiver: measured from the controller's clock")
     return report
+
+
+def _drill_signature(row):
+    """The panic's signature, from the receiver's trace and the dump's dmesg, and whether the two agree."""
+    found = [(what, sig) for what, sig in (("trace", row["trace_signature"]), ("dmesg", row["dmesg_signature"]))
+             if isinstance(sig, dict) and sig.get("found")]
+    if not found:
+        return []
+    lines = ["  %s: signature %s (%s)" % (row["host"], found[0][1]["key"], found[0][1]["summary"])]
+    if len(found) == 2 and found[0][1]["key"] != found[1][1]["key"]:
+        lines.append("  %s: the dump's dmesg reads as another panic: %s" % (row["host"], found[1][1]["key"]))
+    return lines
 
 
 def _verdicts(rows, title, columns):
@@ -450,19 +470,20 @@ def collect_plan(dumps, collected=None, vmcore=False):
 def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, now=None, frames=8, fetched=True):
     """What ``summary.json`` holds for one dump of a ``collect_plan``, with ``text`` for ``summary.txt``.
 
-    ``dmesg`` is the text of the dump's dmesg when it was fetched now; the summary is built from it
-    (``dmesg_summary``). Otherwise the ``previous`` record's summary is kept. ``fetched`` is false in check mode:
-    the state then says what would happen.
+    ``dmesg`` is the text of the dump's dmesg when the controller has it; the summary (``dmesg_summary``) and the
+    signature (``panic_signature``) are built from it. Otherwise the ``previous`` record's are kept. ``fetched`` is
+    false in check mode: the state then says what would happen.
     """
     if not isinstance(entry, dict):
         raise AnsibleFilterError("collect_record: expected an entry of collect_plan, got %r" % type(entry).__name__)
     previous = previous or {}
-    summary = previous.get("summary")
+    summary, signature = previous.get("summary"), previous.get("signature")
     if dmesg is not None:
         try:
             summary = summarize_dmesg(dmesg, frames=int(frames))
         except ValueError as exc:
             raise AnsibleFilterError("collect_record: %s" % exc) from None
+        signature = panic_signature(dmesg)
     state = entry.get("state") or "new"
     if not fetched and state != "collected":
         state = "would fetch" if state == "new" else "would add vmcore"
@@ -482,6 +503,7 @@ def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, 
         "collected_at": previous.get("collected_at") or now,
         "updated_at": now if state in ("new", "add vmcore") else previous.get("updated_at"),
         "summary": summary,
+        "signature": signature,
     }
     summary = summary or {}
     lines = [
@@ -492,6 +514,8 @@ def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, 
         "task:       %s (pid %s, cpu %s), %s" % (summary.get("comm") or "-", summary.get("pid", "-"),
                                                  summary.get("cpu", "-"), summary.get("tainted") or "-"),
         "crashed in: %s" % (summary.get("crashed_in") or "- (user space, or not printed)"),
+        "signature:  %s" % ((signature or {}).get("summary") or "-"),
+        "key:        %s" % ((signature or {}).get("key") or "-"),
         "call trace: first %d of %d frames" % (len(summary.get("call_trace") or []), summary.get("trace_frames") or 0),
     ]
     lines += ["  %s" % frame for frame in summary.get("call_trace") or []]
@@ -513,12 +537,128 @@ def _collect_reason(record, summary):
     return "no crash report in the dmesg"
 
 
-def collect_report(records, title="lastwords collect"):
-    """Lines to print: one row per dump from ``{host: [record, ...]}``, where a record is what ``summary.json``
-    holds (``state`` says whether it was fetched now), then each new dump's reason and first frames."""
+SIGNATURE_COLUMNS = (
+    ("key", "SIGNATURE"),
+    ("count", "PANICS"),
+    ("evidence", "EVIDENCE"),
+    ("hosts", "HOSTS"),
+    ("kernels", "KERNELS"),
+    ("first", "FIRST SEEN"),
+    ("last", "LAST SEEN"),
+)
+# A dump is written by the capture kernel after the panic (under TCG, minutes after); a receiver's trace is stamped
+# when the panic happened. Same host, same key, the dump this long after the trace at most: one panic.
+DUMP_AFTER_TRACE = (-120.0, 1800.0)
+# Two receivers stamp the same panic within this much of each other.
+SAME_TRACE_SECONDS = 30.0
+
+
+def _utc(epoch):
+    return "-" if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _event(host, signature, epoch, evidence, source):
+    return {"host": host, "key": signature["key"], "signature": signature, "epoch": epoch,
+            "evidence": [evidence], "sources": [source]}
+
+
+def panic_events(records, answers=None):
+    """Every panic collect knows of, oldest first: one per dump or pstore record with a crash report in its dmesg,
+    one per panic a receiver holds, and a dump and a trace of the same host, key and time counted once.
+
+    ``records`` is ``{host: [record, ...]}`` (collect_record's), ``answers`` what ``receiver_answers`` made of the
+    looped netconsole_log results. Each event: ``host``, ``key``, ``signature``, ``epoch`` (the trace's time, else
+    the dump's), ``evidence`` (``vmcore``, ``pstore``, ``trace``) and ``sources`` (dump stamps, ``receiver:time``).
+    """
+    events = []
+    for host in sorted(records or {}):
+        for record in records[host] or []:
+            signature = record.get("signature") or {}
+            if not signature.get("found"):
+                continue
+            kind = "pstore" if (record.get("stamp") or "").startswith("pstore-") else "vmcore"
+            events.append(_event(host, signature, record.get("mtime"), kind, record.get("stamp")))
+    traces = []
+    for name, (ok, _msg, hosts) in sorted((answers or {}).items()):
+        for host, entry in sorted((hosts or {}).items()) if ok else ():
+            for panic in (entry or {}).get("panics") or []:
+                signature = panic.get("signature") or {}
+                if signature.get("found"):
+                    traces.append((panic.get("epoch"), host, signature, "%s:%s" % (name, panic.get("time"))))
+    for epoch, host, signature, source in sorted(traces, key=lambda item: (item[0] or 0, item[1])):
+        same = None
+        for event in events:
+            if event["host"] != host or event["key"] != signature["key"] or epoch is None or event["epoch"] is None:
+                continue
+            if "trace" in event["evidence"]:
+                if abs(event["epoch"] - epoch) <= SAME_TRACE_SECONDS:
+                    same = event
+            elif DUMP_AFTER_TRACE[0] <= event["epoch"] - epoch <= DUMP_AFTER_TRACE[1]:
+                same = event
+            if same is not None:
+                break
+        if same is None:
+            events.append(_event(host, signature, epoch, "trace", source))
+            continue
+        if "trace" not in same["evidence"]:
+            same["evidence"].append("trace")
+            same["epoch"] = epoch
+        same["sources"].append(source)
+    return sorted(events, key=lambda event: (event["epoch"] or 0, event["host"]))
+
+
+def panic_groups(events):
+    """The events grouped by signature key, the most frequent first: count, hosts, kernels, first and last seen."""
+    groups = {}
+    for event in events:
+        group = groups.setdefault(event["key"], {
+            "key": event["key"], "count": 0, "hosts": [], "kernels": [], "first_epoch": None, "last_epoch": None,
+            "evidence": {"trace": 0, "vmcore": 0, "pstore": 0}, "events": []})
+        signature = event["signature"]
+        group["count"] += 1
+        for name, value in (("hosts", event["host"]), ("kernels", signature.get("release"))):
+            if value and value not in group[name]:
+                group[name].append(value)
+        for kind in event["evidence"]:
+            group["evidence"][kind] += 1
+        if event["epoch"] is not None:
+            group["first_epoch"] = min(filter(None, (group["first_epoch"], event["epoch"])))
+            group["last_epoch"] = max(filter(None, (group["last_epoch"], event["epoch"])))
+        for field in ("kind", "kind_text", "function", "module", "suspect_module", "context", "summary", "reason"):
+            group[field] = signature.get(field)
+        group["events"].append({"host": event["host"], "epoch": event["epoch"], "time": _utc(event["epoch"]),
+                                "release": signature.get("release"), "evidence": event["evidence"],
+                                "sources": event["sources"]})
+    out = sorted(groups.values(), key=lambda group: (-group["count"], -(group["last_epoch"] or 0), group["key"]))
+    for group in out:
+        group["hosts"].sort()
+        group["kernels"].sort()
+        group["first_seen"], group["last_seen"] = _utc(group["first_epoch"]), _utc(group["last_epoch"])
+    return out
+
+
+def _signature_rows(groups):
+    return [{
+        "key": group["key"],
+        "count": str(group["count"]),
+        "evidence": ", ".join("%d %s" % (group["evidence"][kind], kind) for kind in ("trace", "vmcore", "pstore")
+                              if group["evidence"][kind]),
+        "hosts": ", ".join(group["hosts"]),
+        "kernels": ", ".join(group["kernels"]) or "-",
+        "first": group["first_seen"],
+        "last": group["last_seen"],
+    } for group in groups]
+
+
+def collect_report(records, title="lastwords collect", receivers=None):
+    """The collect report: one row per dump from ``{host: [record, ...]}``, where a record is what ``summary.json``
+    holds (``state`` says whether it was fetched now), each new dump's reason and first frames, then every panic
+    known (dumps, pstore records and, with ``receivers``, the looped netconsole_log results of the receivers)
+    grouped by signature. ``text`` is for the terminal, ``markdown`` for the report file."""
     if not isinstance(records, dict):
         raise AnsibleFilterError("collect_report: expected a dict of host -> dump records, got %r"
                                  % type(records).__name__)
+    answers = receiver_answers(receivers)
     rows = []
     for host in sorted(records):
         for record in sorted(records[host] or [], key=lambda r: r.get("stamp") or ""):
@@ -552,7 +692,30 @@ def collect_report(records, title="lastwords collect"):
             text.append("    %s" % frame)
         if row["incomplete"]:
             text.append("    the dump is incomplete: the capture kernel did not finish writing it")
-    return {"rows": rows, "fetched": len(fetched), "summary": summary, "text": text}
+    events = panic_events(records, answers)
+    groups = panic_groups(events)
+    asked = sorted(name for name, (ok, _msg, _hosts) in answers.items() if ok)
+    unasked = ["%s: %s" % (name, msg) for name, (ok, msg, _hosts) in sorted(answers.items()) if not ok]
+    source = ("dumps, pstore records and the traces on %s" % ", ".join(asked)) if asked else (
+        "dumps and pstore records (no receiver asked)")
+    heading = "%d panic(s) with %d signature(s), from %s" % (len(events), len(groups), source)
+    signature_table = render_table(SIGNATURE_COLUMNS, _signature_rows(groups)) if groups else []
+    text.append("%s: %s" % (title, heading))
+    text += signature_table
+    for group in groups:
+        text.append("  %s: %s" % (group["key"], group["summary"]))
+    text += ["  receiver %s" % line for line in unasked]
+    markdown = ["# %s" % title, "", summary, ""]
+    if rows:
+        markdown += render_table(COLLECT_COLUMNS, rows, markdown=True) + [""]
+    markdown += ["## Panics by signature", "", heading, ""]
+    if groups:
+        markdown += render_table(SIGNATURE_COLUMNS, _signature_rows(groups), markdown=True) + [""]
+        markdown += ["- `%s`: %s" % (group["key"], group["summary"]) for group in groups]
+    markdown += ["- receiver %s" % line for line in unasked]
+    return {"rows": rows, "fetched": len(fetched), "summary": summary, "text": text, "events": events,
+            "signatures": groups, "receivers_asked": asked, "receivers_unasked": unasked,
+            "markdown": "\n".join(markdown) + "\n"}
 
 
 class FilterModule:

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.filter.evidence import (
     FilterModule,
+    _utc,
     collect_plan,
     collect_record,
     collect_report,
@@ -20,6 +21,7 @@ from ansible_collections.lastwords.panic.plugins.filter.evidence import (
     render_table,
     soak_report,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import PanicScanner, panic_signature
 
 FILES = os.path.join(os.path.dirname(__file__), "files")
 MiB = 1 << 20
@@ -373,9 +375,59 @@ def test_collect_report():
     assert report["rows"][2]["reason"] == "no dmesg file"
     assert "  host1 202611260120 -> /c/host1/202611260120" in report["text"]
     assert "    sysrq_handle_crash+0x16/0x20" in report["text"]
-    assert collect_report({})["text"] == ["lastwords collect: 0 dump(s) on 0 host(s), 0 fetched now"]
+    assert collect_report({})["text"] == [
+        "lastwords collect: 0 dump(s) on 0 host(s), 0 fetched now",
+        "lastwords collect: 0 panic(s) with 0 signature(s), from dumps and pstore records (no receiver asked)"]
     with pytest.raises(AnsibleFilterError):
         collect_report([fresh])
+
+
+OOPS_DMESG = os.path.join(os.path.dirname(__file__), "..", "module_utils", "traces", "x86_64-5.15-ixgbe-ksoftirqd.txt")
+
+
+def received(epoch, text):
+    """A panic as netconsole_log reports it, with the signature its scanner gives it."""
+    scanner = PanicScanner(0, signatures=True)
+    for line in text.splitlines():
+        scanner.feed(line.split("] ", 1)[-1], line, None, None)
+    scanner.finish()
+    (found,) = scanner.panics
+    return dict(panic(epoch), signature=found["signature"], time=_utc(epoch))
+
+
+def test_collect_groups_every_panic_by_signature_across_hosts_time_and_evidence():
+    """host1: a drill with both kinds of evidence (one panic, seen by two receivers and in a dump), a later drill
+    whose dump was never written (a trace only); nas: an ixgbe Oops the kernel turned into a panic, in a dump."""
+    (entry,) = collect_plan([NEW_DUMP], {})
+    drill_dump = collect_record(entry, None, DMESG, host="host1", directory="/c/host1/x", now="T")
+    with open(OOPS_DMESG) as handle:
+        oops = handle.read() + "Kernel panic - not syncing: Fatal exception in interrupt\n"
+    nas_dump = collect_record(dict(entry, name="202611270400", path="/var/crash/202611270400",
+                                   mtime=FIRED + 86400), None, oops, host="nas", directory="/c/nas/y", now="T")
+    first, later = FIRED + 2.0, FIRED + 7200.0  # the dump is written 88 s after the first panic
+    receivers = [
+        {"item": "rx1", "failed": False, "hosts": {"host1": {"panics": [received(first, DMESG),
+                                                                       received(later, DMESG)]}}},
+        {"item": "rx2", "failed": False, "hosts": {"host1": {"panics": [received(first + 0.4, DMESG)]}}},
+        {"item": "rx3", "unreachable": True, "msg": "ssh: connect to host rx3 port 22: No route to host"},
+    ]
+    report = collect_report({"host1": [drill_dump], "nas": [nas_dump]}, receivers=receivers)
+    sysrq, ixgbe = report["signatures"]
+    assert sysrq["key"] == drill_dump["signature"]["key"] and sysrq["key"].startswith("sysrq:sysrq_handle_crash:")
+    assert (sysrq["count"], sysrq["hosts"], sysrq["kernels"]) == (2, ["host1"], ["6.1.0-47-amd64"])
+    assert sysrq["evidence"] == {"trace": 2, "vmcore": 1, "pstore": 0}
+    assert (sysrq["first_epoch"], sysrq["last_epoch"]) == (first, later)
+    assert [event["evidence"] for event in sysrq["events"]] == [["vmcore", "trace"], ["trace"]]
+    assert sysrq["events"][0]["sources"] == ["202611260120", "rx1:%s" % _utc(first), "rx2:%s" % _utc(first + 0.4)]
+    assert (ixgbe["count"], ixgbe["hosts"], ixgbe["module"], ixgbe["context"]) == (1, ["nas"], "ixgbe", "softirq")
+    assert ixgbe["evidence"] == {"trace": 0, "vmcore": 1, "pstore": 0}
+    assert report["receivers_asked"] == ["rx1", "rx2"]
+    assert report["receivers_unasked"] == ["rx3: unreachable: ssh: connect to host rx3 port 22: No route to host"]
+    text = "\n".join(report["text"])
+    assert "3 panic(s) with 2 signature(s), from dumps, pstore records and the traces on rx1, rx2" in text
+    assert "%s: NULL pointer dereference in ixgbe_xmit_xdp_ring [ixgbe] (softirq)" % ixgbe["key"] in text
+    assert "| SIGNATURE" in report["markdown"] and "## Panics by signature" in report["markdown"]
+    assert "signature:  crash requested through sysrq in sysrq_handle_crash" in drill_dump["text"]
 
 
 def test_render_table_and_registration():
@@ -391,3 +443,22 @@ def test_reports_do_not_change_their_input():
     before = copy.deepcopy(data)
     crash_drill_report(data)
     assert data == before
+
+
+def test_the_drill_shows_the_signature_and_whether_trace_and_dump_agree():
+    with open(os.path.join(FILES, "dmesg-bookworm-sysrq.txt")) as handle:
+        dmesg = handle.read()
+    signature = received(FIRED + 0.43, dmesg)["signature"]
+    data = drill(receivers=[receiver(panics=[dict(panic(FIRED + 0.43), signature=signature)],
+                                     marker_epoch=FIRED + 0.42)],
+                 dmesg_signature=panic_signature(dmesg))
+    report = crash_drill_report({"host1": data})
+    (row,) = report["rows"]
+    assert row["passed"] and row["trace_signature"]["key"] == row["dmesg_signature"]["key"]
+    assert "  host1: signature %s (crash requested through sysrq in sysrq_handle_crash (process) on " \
+           "6.1.0-56-amd64)" % signature["key"] in report["text"]
+    assert not any("another panic" in line for line in report["text"])
+    with open(OOPS_DMESG) as handle:
+        other = panic_signature(handle.read())
+    report = crash_drill_report({"host1": dict(data, dmesg_signature=other)})
+    assert "  host1: the dump's dmesg reads as another panic: %s" % other["key"] in report["text"]
