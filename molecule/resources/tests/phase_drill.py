@@ -17,6 +17,7 @@ HOSTS = lwtest.hosts("panic_capture")
 RECEIVER = lwtest.hosts("receivers")[0]
 PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
 _TRACES: dict[str, str] = {}  # host -> what the drill row proved, completed by the vmcore read-back
+_KEYS: dict[str, str] = {}  # host -> the drill panic's signature key
 
 
 def report(name: str) -> dict:
@@ -57,6 +58,11 @@ def test_crash_drill_on_both_hosts_captures_trace_and_vmcore():
         assert row["trace_reason"].startswith("Kernel panic - not syncing: sysrq triggered crash"), row
         assert any("sysrq" in frame for frame in row["trace_frames"]), row["trace_frames"]
         assert row["dmesg_reason"].startswith("Kernel panic - not syncing: sysrq triggered crash"), row
+        # the signature, read from the receiver's trace and from the dump's dmesg, names the same panic
+        for seen in (row["trace_signature"], row["dmesg_signature"]):
+            assert (seen["kind"], seen["function"], seen["module"]) == ("sysrq", "sysrq_handle_crash", None), seen
+        assert row["trace_signature"]["key"] == row["dmesg_signature"]["key"], row
+        _KEYS[host] = row["trace_signature"]["key"]
         assert after[host] != before[host]
         ram = int(lwtest.ssh(host, "awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo").stdout)
         _TRACES[host] = (f"drill on {row['kernel_release']}: trace at {RECEIVER} {row['trace_seconds']} s after the "
@@ -89,6 +95,15 @@ def test_collect_fetches_each_dump_once(tmp_path):
         summary = json.loads(summaries[0].read_text())
         assert "sysrq triggered crash" in json.dumps(summary), summary
         assert list(summaries[0].parent.glob("dmesg*")), list(summaries[0].parent.iterdir())
+    # every panic known, grouped by signature: the drill's, with its vmcore and the receiver's trace as one panic
+    groups = {group["key"]: group for group in report("collect")["signatures"]}
+    for host, key in _KEYS.items():
+        assert key in groups, (key, sorted(groups))
+        assert host in groups[key]["hosts"], groups[key]
+        drilled = [event for event in groups[key]["events"] if event["host"] == host
+                   and event["evidence"] == ["vmcore", "trace"]]
+        assert drilled, groups[key]["events"]
+        print(f"collect {host}: {key}: {groups[key]['count']} panic(s), evidence {groups[key]['evidence']}")
     stamps = {p: p.stat().st_mtime for p in tmp_path.rglob("*") if p.is_file()}
     second = lwtest.playbook(PLAYBOOKS / "collect.yml", *args)
     assert second.returncode == 0, (second.stdout + second.stderr)[-3000:]
