@@ -307,12 +307,17 @@ def _build(name: str, out: Path) -> None:
                          "type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=esp\n"
                          f"start={root_offset // 512}, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n")
                 subprocess.run(["sfdisk", "-q", str(raw)], input=table, text=True, check=True)
+                # the root partition ends before the backup GPT at the end of the disk: size the file system by it
+                parts = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, text=True,
+                                                  check=True).stdout)["partitiontable"]["partitions"]
+                root_size = parts[1]["size"] * 512
                 subprocess.run(["mkfs.fat", "-F", "32", "-n", "ESP", f"--offset={PART_OFFSET // 512}", str(raw),
                                 str(ESP_SIZE // 1024)], check=True, stdout=subprocess.DEVNULL)
             else:
                 subprocess.run(["sfdisk", "-q", str(raw)], input=f"start={PART_OFFSET // 512}, type=83, bootable\n",
                                text=True, check=True)
-            blocks = (DISK_SIZE - root_offset) // 4096
+                root_size = DISK_SIZE - root_offset
+            blocks = root_size // 4096
             subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-b", "4096", "-E", f"offset={root_offset}",
                             "-d", str(tree), str(raw), str(blocks)], check=True)
             shutil.rmtree(tree)
