@@ -126,6 +126,64 @@ def _p(value):
     return "%.3f" % value if value >= 0.001 else "%.1e" % value
 
 
+def soak_book(book, records):
+    """The soak records kept on the controller, ``{host: {kernel: record}}``, with this run's ``records`` (the
+    soak report's, ``{host: record}``) added: rounds and panics summed, the seconds to each panic and the keys
+    kept. A record without a kernel (the host could not be read) is left out."""
+    if book is None:
+        book = {}
+    if not isinstance(book, dict) or not isinstance(records, dict):
+        raise AnsibleFilterError("soak_book: expected the book (host -> kernel -> record) and the report's records")
+    out = dict((host, dict((kernel, dict(record)) for kernel, record in kernels.items()))
+               for host, kernels in book.items() if isinstance(kernels, dict))
+    for host, record in sorted(records.items()):
+        kernel = (record or {}).get("kernel")
+        if not kernel:
+            continue
+        entry = out.setdefault(host, {}).setdefault(kernel, {"kernel": kernel, "rounds": 0, "panics": 0,
+                                                             "panic_seconds": [], "keys": [], "round_seconds": None})
+        entry["rounds"] += int(record.get("rounds") or 0)
+        entry["panics"] += int(record.get("panics") or 0)
+        entry["panic_seconds"] = list(entry.get("panic_seconds") or []) + list(record.get("panic_seconds") or [])
+        entry["keys"] = sorted(set(entry.get("keys") or []) | set(record.get("keys") or []))
+        entry["round_seconds"] = record.get("round_seconds") or entry.get("round_seconds")
+    return out
+
+
+def soak_verdicts(book, faulty, kernels, confidence=0.95):
+    """``{host: soak_confirm verdict}`` of each host's record on the ``faulty`` kernel against its record on the
+    kernel it runs now (``kernels``: host -> release, or the soak report's records); a host with no record of one
+    of them is left out."""
+    if not isinstance(book, dict) or not isinstance(kernels, dict):
+        raise AnsibleFilterError("soak_verdicts: expected the book and host -> running kernel")
+    out = {}
+    for host, current in sorted(kernels.items()):
+        if isinstance(current, dict):  # the soak report's records: host -> record
+            current = current.get("kernel")
+        records = book.get(host) or {}
+        if faulty in records and current in records and current != faulty:
+            out[host] = soak_confirm(records[faulty], records[current], confidence)
+    return out
+
+
+def soak_with_verdicts(report, verdicts, faulty=""):
+    """The soak report with the verdicts (``soak_verdicts``) added to its text and Markdown, and as ``verdicts``."""
+    if not isinstance(report, dict) or not isinstance(verdicts or {}, dict):
+        raise AnsibleFilterError("soak_with_verdicts: expected the soak report and host -> verdict")
+    verdicts = verdicts or {}
+    out = dict(report, verdicts=verdicts)
+    lines = ["  %s: %s: %s" % (host, verdict["verdict"].upper(), verdict["text"]) for host, verdict in
+             sorted(verdicts.items())]
+    if faulty and not verdicts:
+        lines = ["  no host has records on both %s and the kernel it runs now: nothing to compare" % faulty]
+    out["text"] = list(report.get("text") or []) + lines
+    if lines:
+        out["markdown"] = (report.get("markdown") or "") + "\n## Fixed?\n\n" + "\n".join(
+            "- " + line.strip() for line in lines) + "\n"
+    return out
+
+
 class FilterModule:
     def filters(self):
-        return {"soak_confirm": soak_confirm}
+        return {"soak_confirm": soak_confirm, "soak_book": soak_book, "soak_verdicts": soak_verdicts,
+                "soak_with_verdicts": soak_with_verdicts}

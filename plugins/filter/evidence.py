@@ -321,75 +321,129 @@ def _soak_load(data):
     return "%s %s" % (cell, _seconds(seconds, 0)), _mbits(result.get("bits_per_second")), figures, None
 
 
+def _soak_round(host, data):
+    """One round of load on one host: the row's cells and what went wrong, from the data the soak gathered."""
+    problems = []
+    load_cell, throughput, figures, problem = _soak_load(data)
+    if problem:
+        problems.append(problem)
+    before, after = _capture(data.get("before")), _capture(data.get("after"))
+    if not data.get("back"):
+        boot = "-"
+        problems.append("not back within the timeout: %s" % (data.get("wait_error") or "no answer").strip())
+    elif not before.get("boot_id") or not after.get("boot_id"):
+        boot = "unknown"
+        problems.append("boot id could not be compared (capture_facts returned none)")
+    elif before["boot_id"] != after["boot_id"]:
+        boot = "CHANGED"
+        problems.append("the host rebooted during the soak (boot id changed)")
+    else:
+        boot = "unchanged"
+    answers = receiver_answers(data.get("receivers"))
+    panics, resets, unasked = [], [], []
+    for name, (ok, msg, reported) in sorted(answers.items()):
+        if not ok:
+            unasked.append("%s %s" % (name, msg))
+            continue
+        entry = reported.get(host) or {}
+        for panic in entry.get("panics") or []:
+            panics.append(dict(panic, receiver=name))
+        resets.extend(entry.get("resets") or [])
+    if not answers:
+        problems.append("no receiver was asked: a panic would not have been seen")
+    elif len(unasked) == len(answers):
+        problems.append("no receiver could be asked (%s)" % "; ".join(unasked))
+    for panic in panics:
+        problems.append("panic on receiver %s at %s: %s" % (panic["receiver"], panic.get("time"), panic.get("reason")))
+    if resets and not panics and boot == "unchanged":
+        problems.append("the receiver saw the host's kernel log restart %d time(s) (netconsole reloaded?)"
+                        % len(resets))
+    fresh = new_dumps(after.get("dumps"), before.get("dumps")) if after else []
+    if fresh:
+        problems.append("new dump(s) on the host: %s" % ", ".join(dump.get("name") for dump in fresh))
+    start = data.get("start")
+    first = min((panic for panic in panics if panic.get("epoch") is not None), key=lambda panic: panic["epoch"],
+                default=None)
+    keys = [((panic.get("signature") or {}).get("key")) for panic in panics]
+    return {
+        "problems": problems,
+        "load": load_cell,
+        "throughput": throughput,
+        "boot": boot,
+        "panics": len(panics) if answers and len(unasked) < len(answers) else None,
+        "panicked": bool(panics) or boot == "CHANGED" or not data.get("back") or bool(fresh),
+        "seconds_to_panic": (round(first["epoch"] - start, 1) if first is not None and start is not None else None),
+        "keys": sorted(set(key for key in keys if key)),
+        "dumps": [dump.get("name") for dump in fresh],
+        "figures": figures,
+        "panic_reasons": [panic.get("reason") for panic in panics],
+        "unasked_receivers": unasked,
+        "kernel": before.get("kernel_release"),
+    }
+
+
+def soak_round_panicked(data, host):
+    """Whether one round's data (see soak_report) says the host panicked: its boot id changed, it did not come
+    back, a receiver got a panic from it, or a new dump appeared."""
+    if not isinstance(data, dict):
+        raise AnsibleFilterError("soak_round_panicked: expected one round's data, got %r" % type(data).__name__)
+    return _soak_round(host, data)["panicked"]
+
+
 def soak_report(hosts, title="lastwords soak"):
     """The soak's verdict per host, from ``{host: {...}}`` gathered by ``playbooks/soak.yml``.
 
     Each host's dict: ``before``/``after`` (capture_facts results), ``back``, ``wait_error``, ``mode`` (``iperf3``
     or ``command``), ``load`` (the load task's result), ``duration``, ``rate``, ``start`` (epoch the receivers
-    were asked from) and ``receivers`` (the looped netconsole_log results). A host PASSES when the load ran, its
-    boot id is unchanged, no panic (or reboot) of it reached a receiver since the start, and no new dump appeared.
+    were asked from) and ``receivers`` (the looped netconsole_log results); with rounds, ``rounds`` holds one
+    such dict per round run. A host PASSES when, in every round, the load ran, its boot id is unchanged, no panic
+    (or reboot) of it reached a receiver since the round's start, and no new dump appeared. ``records`` gives each
+    host's record for ``soak_confirm``: kernel, rounds, panics (rounds that ended in a panic), the seconds from
+    the round's start to each panic, and the panics' signature keys.
     """
     if not isinstance(hosts, dict):
         raise AnsibleFilterError("soak_report: expected a dict of host -> soak data, got %r" % type(hosts).__name__)
-    rows = []
+    rows, records = [], {}
     for host in sorted(hosts):
         data = hosts[host] or {}
+        rounds = [item or {} for item in data.get("rounds") or [data]]
+        results = [_soak_round(host, item) for item in rounds]
+        last = results[-1]
         problems = []
-        load_cell, throughput, figures, problem = _soak_load(data)
-        if problem:
-            problems.append(problem)
-        before, after = _capture(data.get("before")), _capture(data.get("after"))
-        if not data.get("back"):
-            boot = "-"
-            problems.append("not back within the timeout: %s" % (data.get("wait_error") or "no answer").strip())
-        elif not before.get("boot_id") or not after.get("boot_id"):
-            boot = "unknown"
-            problems.append("boot id could not be compared (capture_facts returned none)")
-        elif before["boot_id"] != after["boot_id"]:
-            boot = "CHANGED"
-            problems.append("the host rebooted during the soak (boot id changed)")
-        else:
-            boot = "unchanged"
-        answers = receiver_answers(data.get("receivers"))
-        panics, resets, unasked = [], [], []
-        for name, (ok, msg, reported) in sorted(answers.items()):
-            if not ok:
-                unasked.append("%s %s" % (name, msg))
-                continue
-            entry = reported.get(host) or {}
-            for panic in entry.get("panics") or []:
-                panics.append(dict(panic, receiver=name))
-            resets.extend(entry.get("resets") or [])
-        if not answers:
-            problems.append("no receiver was asked: a panic would not have been seen")
-        elif len(unasked) == len(answers):
-            problems.append("no receiver could be asked (%s)" % "; ".join(unasked))
-        for panic in panics:
-            problems.append("panic on receiver %s at %s: %s"
-                            % (panic["receiver"], panic.get("time"), panic.get("reason")))
-        if resets and not panics and boot == "unchanged":
-            problems.append("the receiver saw the host's kernel log restart %d time(s) (netconsole reloaded?)"
-                            % len(resets))
-        fresh = new_dumps(after.get("dumps"), before.get("dumps")) if after else []
-        if fresh:
-            problems.append("new dump(s) on the host: %s" % ", ".join(dump.get("name") for dump in fresh))
+        for number, result in enumerate(results, 1):
+            prefix = "round %d of %d: " % (number, len(results)) if len(results) > 1 else ""
+            problems += [prefix + problem for problem in result["problems"]]
+        counted = [result["panics"] for result in results]
+        panicked = [result for result in results if result["panicked"]]
+        record = {
+            "kernel": results[0]["kernel"],
+            "rounds": len(results),
+            "panics": len(panicked),
+            "round_seconds": data.get("duration"),
+            "panic_seconds": [result["seconds_to_panic"] for result in panicked],
+            "keys": sorted(set(key for result in results for key in result["keys"])),
+        }
+        records[host] = record
         rows.append({
             "host": host,
             "verdict": "FAIL" if problems else "PASS",
             "passed": not problems,
             "problems": problems,
-            "load": load_cell,
-            "throughput": throughput,
-            "boot": boot,
-            "panics": str(len(panics)) if answers and len(unasked) < len(answers) else "?",
-            "dumps": ", ".join(dump.get("name") for dump in fresh) or "none",
-            "figures": figures,
+            "load": last["load"],
+            "throughput": last["throughput"],
+            "boot": last["boot"] if len(results) == 1 else "%d of %d rounds %s" % (
+                len(panicked), len(results), "ended in a panic" if panicked else "clean"),
+            "panics": "?" if None in counted else str(sum(counted)),
+            "dumps": ", ".join(name for result in results for name in result["dumps"]) or "none",
+            "figures": last["figures"],
             "duration": data.get("duration"),
             "rate": data.get("rate"),
-            "panic_reasons": [panic.get("reason") for panic in panics],
-            "unasked_receivers": unasked,
+            "panic_reasons": [reason for result in results for reason in result["panic_reasons"]],
+            "unasked_receivers": sorted(set(note for result in results for note in result["unasked_receivers"])),
+            "record": record,
         })
     report = _verdicts(rows, title, SOAK_COLUMNS)
+    report["records"] = records
     text = report["text"]
     for row in rows:
         figures = row["figures"]
@@ -399,6 +453,15 @@ def soak_report(hosts, title="lastwords soak"):
                 row["rate"] or "-", _mbits(figures.get("bits_per_second")),
                 _mbits(figures.get("sent_bits_per_second")),
                 "-" if figures.get("retransmits") is None else figures["retransmits"]))
+        record = row["record"]
+        if record["rounds"] > 1 or record["panics"]:
+            text.append("  %s: %s: %d panic%s in %d round%s%s%s" % (
+                row["host"], record["kernel"] or "kernel unknown", record["panics"],
+                "" if record["panics"] == 1 else "s", record["rounds"], "" if record["rounds"] == 1 else "s",
+                "; seconds to each panic: %s" % ", ".join("-" if value is None else "%g" % value
+                                                          for value in record["panic_seconds"])
+                if record["panics"] else "",
+                "; signature %s" % ", ".join(record["keys"]) if record["keys"] else ""))
         for note in row["unasked_receivers"]:
             text.append("  %s: receiver %s" % (row["host"], note))
         for problem in row["problems"]:
@@ -724,6 +787,7 @@ class FilterModule:
             "new_dumps": new_dumps,
             "crash_drill_report": crash_drill_report,
             "soak_report": soak_report,
+            "soak_round_panicked": soak_round_panicked,
             "collect_plan": collect_plan,
             "collect_record": collect_record,
             "collect_report": collect_report,

@@ -7,7 +7,14 @@ import math
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.lastwords.panic.plugins.filter.confirm import FilterModule, lowest_rate, soak_confirm
+from ansible_collections.lastwords.panic.plugins.filter.confirm import (
+    FilterModule,
+    lowest_rate,
+    soak_book,
+    soak_confirm,
+    soak_verdicts,
+    soak_with_verdicts,
+)
 
 OLD = {"kernel": "6.1.0-47-amd64", "rounds": 3, "panics": 3, "round_seconds": 600,
        "keys": ["null-pointer-dereference:lwtest_rx[lastwords_rxbug]:0d6c1a2b"]}
@@ -82,4 +89,36 @@ def test_bad_records_name_what_is_wrong(before, after, confidence, message):
 
 
 def test_registered():
-    assert FilterModule().filters()["soak_confirm"] is soak_confirm
+    assert FilterModule().filters() == {"soak_confirm": soak_confirm, "soak_book": soak_book,
+                                        "soak_verdicts": soak_verdicts, "soak_with_verdicts": soak_with_verdicts}
+
+
+def test_the_book_adds_each_runs_record_per_host_and_kernel():
+    first = {"web1": {"kernel": "6.1.0-47-amd64", "rounds": 2, "panics": 2, "round_seconds": 600,
+                      "panic_seconds": [41.5, 38.0], "keys": ["k1"]},
+             "nas": {"kernel": None, "rounds": 1, "panics": 1}}
+    book = soak_book(None, first)
+    assert book == {"web1": {"6.1.0-47-amd64": {"kernel": "6.1.0-47-amd64", "rounds": 2, "panics": 2,
+                                                "panic_seconds": [41.5, 38.0], "keys": ["k1"], "round_seconds": 600}}}
+    again = soak_book(book, {"web1": dict(first["web1"], rounds=1, panics=1, panic_seconds=[40.2], keys=["k1"])})
+    assert again["web1"]["6.1.0-47-amd64"]["rounds"] == 3 and again["web1"]["6.1.0-47-amd64"]["panics"] == 3
+    assert again["web1"]["6.1.0-47-amd64"]["panic_seconds"] == [41.5, 38.0, 40.2]
+    assert book["web1"]["6.1.0-47-amd64"]["rounds"] == 2  # the book given is not changed
+    later = soak_book(again, {"web1": {"kernel": "6.1.0-56-amd64", "rounds": 7, "panics": 0, "round_seconds": 600}})
+    verdicts = soak_verdicts(later, "6.1.0-47-amd64", {"web1": "6.1.0-56-amd64", "nas": "6.1.0-56-amd64"})
+    assert list(verdicts) == ["web1"] and verdicts["web1"]["verdict"] == "fixed"
+    assert soak_verdicts(later, "6.1.0-47-amd64", {"web1": "6.1.0-47-amd64"}) == {}
+    with pytest.raises(AnsibleFilterError):
+        soak_book([], first)
+
+
+def test_the_verdicts_join_the_soak_report():
+    report = {"text": ["lastwords soak: 0 of 1 hosts PASSED"], "markdown": "# lastwords soak\n"}
+    book = {"web1": {"6.1.0-47-amd64": OLD, "6.1.0-56-amd64": new(7)}}
+    verdicts = soak_verdicts(book, "6.1.0-47-amd64", {"web1": {"kernel": "6.1.0-56-amd64", "rounds": 7}})
+    out = soak_with_verdicts(report, verdicts, "6.1.0-47-amd64")
+    assert out["text"][1].startswith("  web1: FIXED: 6.1.0-47-amd64: 3 panics in 3 rounds; 6.1.0-56-amd64: 0 in 7")
+    assert "## Fixed?" in out["markdown"] and out["verdicts"] == verdicts
+    assert soak_with_verdicts(report, {}, "6.1.0-47-amd64")["text"][1] == (
+        "  no host has records on both 6.1.0-47-amd64 and the kernel it runs now: nothing to compare")
+    assert soak_with_verdicts(report, {}) == dict(report, verdicts={})

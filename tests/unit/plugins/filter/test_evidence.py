@@ -20,6 +20,7 @@ from ansible_collections.lastwords.panic.plugins.filter.evidence import (
     new_dumps,
     render_table,
     soak_report,
+    soak_round_panicked,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import PanicScanner, panic_signature
 
@@ -434,7 +435,8 @@ def test_render_table_and_registration():
     lines = render_table((("a", "A"), ("b", "LONG B")), [{"a": "x", "b": "y"}, {"a": "xyz"}])
     assert lines == ["A    LONG B", "---  ------", "x    y", "xyz  -"]
     names = set(FilterModule().filters())
-    assert names == {"new_dumps", "crash_drill_report", "soak_report", "collect_plan", "collect_record",
+    assert names == {"new_dumps", "crash_drill_report", "soak_report", "soak_round_panicked", "collect_plan",
+                     "collect_record",
                      "collect_report"}
 
 
@@ -462,3 +464,36 @@ def test_the_drill_shows_the_signature_and_whether_trace_and_dump_agree():
         other = panic_signature(handle.read())
     report = crash_drill_report({"host1": dict(data, dmesg_signature=other)})
     assert "  host1: the dump's dmesg reads as another panic: %s" % other["key"] in report["text"]
+
+
+def test_soak_rounds_make_a_record_per_kernel_with_the_time_to_each_panic():
+    """Three rounds on the faulty kernel, the soak going on after each panic (the host is back after kdump): the
+    record counts the rounds that ended in a panic, the seconds from each round's start to its panic, and the
+    panics' signature keys, for soak_confirm."""
+    with open(OOPS_DMESG) as handle:
+        oops = handle.read() + "Kernel panic - not syncing: Fatal exception in interrupt\n"
+    crash = received(FIRED + 41.5, oops)
+    rounds = [
+        soak(start=FIRED, after=capture(BOOT_AFTER, dumps=(OLD_DUMP, NEW_DUMP)), receivers=[receiver(panics=[crash])],
+             load={"unreachable": True, "msg": "Data could not be sent to remote host", "changed": False}),
+        soak(start=FIRED + 600, before=capture(BOOT_AFTER, dumps=(OLD_DUMP, NEW_DUMP)),
+             after=capture(BOOT_AFTER, dumps=(OLD_DUMP, NEW_DUMP))),
+        soak(start=FIRED + 1200, before=capture(BOOT_AFTER, dumps=(OLD_DUMP, NEW_DUMP)), back=False,
+             wait_error="timed out waiting for ping module test success", after=None),
+    ]
+    report = soak_report({"host1": {"rounds": rounds, "duration": 600, "rate": "100M"}})
+    (row,) = report["rows"]
+    assert row["verdict"] == "FAIL"
+    assert row["boot"] == "2 of 3 rounds ended in a panic"
+    assert row["problems"][0].startswith("round 1 of 3: the host stopped answering during the load")
+    assert any(problem.startswith("round 3 of 3: not back within the timeout") for problem in row["problems"])
+    assert not any(problem.startswith("round 2 of 3") for problem in row["problems"])
+    record = report["records"]["host1"]
+    assert record == {"kernel": "6.1.0-47-amd64", "rounds": 3, "panics": 2, "round_seconds": 600,
+                      "panic_seconds": [41.5, None], "keys": [crash["signature"]["key"]]}
+    assert ("  host1: 6.1.0-47-amd64: 2 panics in 3 rounds; seconds to each panic: 41.5, -; signature %s"
+            % crash["signature"]["key"]) in report["text"]
+    # the role stops the rounds at a panic with this
+    assert [soak_round_panicked(item, "host1") for item in rounds] == [True, False, True]
+    with pytest.raises(AnsibleFilterError):
+        soak_round_panicked(None, "host1")
