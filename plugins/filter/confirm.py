@@ -35,7 +35,7 @@ def lowest_rate(k, n, confidence=0.95):
     if k == n:
         return (1.0 - confidence) ** (1.0 / n)
     low, high = 0.0, 1.0
-    for _ in range(200):  # bisection: P(X >= k | n, p) rises with p
+    for _step in range(200):  # bisection: P(X >= k | n, p) rises with p
         mid = (low + high) / 2.0
         if 1.0 - _binomial_cdf(k - 1, n, mid) < 1.0 - confidence:
             low = mid
@@ -116,7 +116,7 @@ def soak_confirm(before, after, confidence=0.95):
                 "keys") else "")
     else:
         result["verdict"] = "not enough rounds"
-        more = " %d clean round%s in all would say fixed with %.0f%% confidence." % (
+        more = " %s clean round%s in all would say fixed with %.0f%% confidence." % (
             result["rounds_needed"], "" if result["rounds_needed"] == 1 else "s", confidence * 100)
         result["text"] = "%s; %s. Not enough rounds to say.%s" % (record, bound, more)
     return result

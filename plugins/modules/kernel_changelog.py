@@ -18,7 +18,8 @@ description:
     changelog of the newest one of the same series (6.1, 6.12), fetched with the package manager
     (C(apt-get download) into a temporary directory, removed after; no other network), for the changes between
     the running version and it that mention a driver or a function.
-  - Debian's kernel changelog names every upstream stable change by its subject (C(ixgbe: fix NULL pointer
+  - >-
+    Debian's kernel changelog names every upstream stable change by its subject (C(ixgbe: fix NULL pointer
     dereference in the receive path)), so the module of a panic's signature finds the changes to that driver.
     With O(signature) (the M(lastwords.panic.panic_signature) of a panic), the terms are the signature's module,
     else its function's prefix, and its function.
@@ -141,10 +142,10 @@ summary:
 """
 
 import gzip
+import io
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 
@@ -181,21 +182,55 @@ def _installed_version(module, package):
     return out.strip() if rc == 0 and out.strip() else None
 
 
-def read_deb_changelog(path):
-    """The text of the changelog a .deb carries, read from its data archive (dpkg-deb --fsys-tarfile), or None."""
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", path], stdout=subprocess.PIPE, env=dict(os.environ, **C_ENV))
-    text = None
-    try:
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            for member in archive:
-                if member.isfile() and CHANGELOG_RE.match(member.name):
-                    handle = archive.extractfile(member)
-                    text = gzip.decompress(handle.read()).decode("utf-8", "replace")
-                    break
-    finally:
-        proc.stdout.close()
-        proc.wait()
-    return text
+class _Member(object):
+    """The bytes of one member of an ar archive, read as a stream (a kernel's data archive is hundreds of MB)."""
+
+    def __init__(self, handle, size):
+        self.handle, self.left = handle, size
+
+    def read(self, count=-1):
+        if count is None or count < 0 or count > self.left:
+            count = self.left
+        data = self.handle.read(count)
+        self.left -= len(data)
+        return data
+
+
+def _changelog_in(archive):
+    for member in archive:
+        if member.isfile() and CHANGELOG_RE.match(member.name):
+            return gzip.decompress(archive.extractfile(member).read()).decode("utf-8", "replace")
+    return None
+
+
+def read_deb_changelog(path, module=None):
+    """The text of the changelog a .deb carries (``usr/share/doc/<package>/changelog*.gz`` in its data archive),
+    or None. A .deb is an ar archive; its data.tar.xz (Debian) or .gz/.bz2 is read as a stream, without dpkg. A
+    data.tar.zst (Ubuntu, whose linux-image packages hold only the kernel, not its modules) goes through
+    ``dpkg-deb --fsys-tarfile``, run by ``module``."""
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"!<arch>\n":
+            raise ValueError("%s is not a Debian package (no ar archive)" % path)
+        while True:
+            header = handle.read(60)
+            if len(header) < 60:
+                return None
+            name, size = header[:16].decode("ascii", "replace").strip().rstrip("/"), int(header[48:58])
+            if name.startswith("data.tar"):
+                break
+            handle.seek(size + (size % 2), 1)
+        compression = name[len("data.tar"):].lstrip(".")
+        if compression in ("", "xz", "gz", "bz2"):
+            mode = "r|" + {"": "", "xz": "xz", "gz": "gz", "bz2": "bz2"}[compression]
+            with tarfile.open(fileobj=_Member(handle, size), mode=mode) as archive:
+                return _changelog_in(archive)
+    if module is None:
+        raise ValueError("%s has a %s data archive: dpkg-deb is needed to read it" % (path, name))
+    rc, out, err = module.run_command(["dpkg-deb", "--fsys-tarfile", path], encoding=None)
+    if rc != 0:
+        module.fail_json(msg="dpkg-deb --fsys-tarfile %s failed: %s" % (path, err.decode("utf-8", "replace")))
+    with tarfile.open(fileobj=io.BytesIO(out), mode="r:") as archive:
+        return _changelog_in(archive)
 
 
 def fetch_changelog(module, package, version):
@@ -206,7 +241,7 @@ def fetch_changelog(module, package, version):
         debs = [name for name in os.listdir(tmp) if name.endswith(".deb")]
         if not debs:
             module.fail_json(msg="apt-get download %s=%s left no .deb in %s" % (package, version, tmp))
-        return read_deb_changelog(os.path.join(tmp, debs[0]))
+        return read_deb_changelog(os.path.join(tmp, debs[0]), module)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -407,8 +407,8 @@ def test_collect_groups_every_panic_by_signature_across_hosts_time_and_evidence(
                                    mtime=FIRED + 86400), None, oops, host="nas", directory="/c/nas/y", now="T")
     first, later = FIRED + 2.0, FIRED + 7200.0  # the dump is written 88 s after the first panic
     receivers = [
-        {"item": "rx1", "failed": False, "hosts": {"host1": {"panics": [received(first, DMESG),
-                                                                       received(later, DMESG)]}}},
+        {"item": "rx1", "failed": False,
+         "hosts": {"host1": {"panics": [received(first, DMESG), received(later, DMESG)]}}},
         {"item": "rx2", "failed": False, "hosts": {"host1": {"panics": [received(first + 0.4, DMESG)]}}},
         {"item": "rx3", "unreachable": True, "msg": "ssh: connect to host rx3 port 22: No route to host"},
     ]
