@@ -16,7 +16,11 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.lastwords.panic.plugins.module_utils._kernel import compare_releases, split_release
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import (
+    compare_releases,
+    release_key,
+    split_release,
+)
 
 # The package that ships a kernel release, per distribution: Debian and Ubuntu `linux-image-<release>`, Proxmox VE
 # `proxmox-kernel-<release>-signed` (and `pve-kernel-<release>` before 8.1), Raspberry Pi OS `linux-image-<release>`.
@@ -96,7 +100,7 @@ def newer(candidates, releases, running_release, running_version):
         if running_version is None and compare_releases(releases[package], running_release) <= 0:
             continue
         out.append({"package": package, "release": releases[package], "version": version})
-    return sorted(out, key=lambda item: _VersionKey(item["version"]))
+    return sorted(out, key=lambda item: release_key(item["version"]))
 
 
 def series(version):
@@ -112,14 +116,6 @@ def newest_of_series(found, running_version, running_release):
     own = series(running_version) if running_version else series(running_release)
     same = [item for item in found if series(item["version"]) == own]
     return (same or found)[-1]
-
-
-class _VersionKey(object):
-    def __init__(self, version):
-        self.version = version
-
-    def __lt__(self, other):
-        return compare_releases(self.version, other.version) < 0
 
 
 def parse_changelog(text):

@@ -174,6 +174,11 @@ class _Key(object):
         return compare_releases(self.release, other.release) < 0
 
 
+def release_key(release):
+    """A sort key that orders releases (or package versions) as compare_releases does."""
+    return _Key(release)
+
+
 def sort_releases(releases):
     """Oldest first."""
     return sorted(releases, key=_Key)

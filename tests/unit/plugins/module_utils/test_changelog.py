@@ -151,14 +151,14 @@ def test_the_changelog_is_read_out_of_a_real_deb(tmp_path, compression):
 def test_a_zstd_data_archive_needs_dpkg_deb_through_the_module(tmp_path):
     tree = tmp_path / "pkg"
     (tree / "DEBIAN").mkdir(parents=True)
-    (tree / "DEBIAN" / "control").write_text("Package: x\nVersion: 1\nArchitecture: all\nMaintainer: x <x@example.org>\n"
-                                             "Description: x\n")
+    (tree / "DEBIAN" / "control").write_text("Package: x\nVersion: 1\nArchitecture: all\n"
+                                             "Maintainer: x <x@example.org>\nDescription: x\n")
     deb = tmp_path / "x.deb"
     res = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "--build", str(tree), str(deb)],
                          capture_output=True, text=True)
     if res.returncode != 0:
         pytest.skip("this dpkg-deb cannot write zstd: " + res.stderr.strip())
-    with pytest.raises(ValueError, match="data.tar.zst data archive: dpkg-deb is needed"):
+    with pytest.raises(ValueError, match=r"data\.tar\.zst data archive: dpkg-deb is needed"):
         read_deb_changelog(str(deb))
 
 
