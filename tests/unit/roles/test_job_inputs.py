@@ -68,8 +68,10 @@ def test_drill_wrong_type_is_refused_by_the_spec(job):
 
 
 def test_soak_ranges_are_refused_before_any_load(job):
-    out = job("soak.yml", lastwords_soak_duration=0, lastwords_soak_port=80, lastwords_soak_return_timeout=-1)
+    out = job("soak.yml", lastwords_soak_duration=0, lastwords_soak_port=80, lastwords_soak_return_timeout=-1,
+              lastwords_soak_rounds=0)
     assert "Refusing the soak, nothing was started" in out
+    assert "lastwords_soak_rounds must be 1 to 100 rounds, got 0" in out
     assert "lastwords_soak_duration must be whole seconds from 1 to 3600" in out
     assert "lastwords_soak_port must be a port from 1024 up" in out
     assert "lastwords_soak_return_timeout must be 0 seconds or more, got -1" in out
