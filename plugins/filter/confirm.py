@@ -82,8 +82,13 @@ def soak_confirm(before, after, confidence=0.95):
     n, k = _record("before", before)
     m, j = _record("after", after)
     old, new = before.get("kernel") or "before", after.get("kernel") or "after"
-    minutes = after.get("round_seconds") or before.get("round_seconds")
-    unit = " of %s" % ("%g min" % (minutes / 60.0) if minutes else "load")
+    seconds = after.get("round_seconds") or before.get("round_seconds")
+    if not seconds:
+        unit = " of load"
+    elif seconds % 60 == 0:
+        unit = " of %d min" % (seconds // 60)
+    else:
+        unit = " of %d s" % seconds
     rate = lowest_rate(k, n, confidence)
     keys_before = set(before.get("keys") or [])
     same_bug = bool(keys_before & set(after.get("keys") or []))

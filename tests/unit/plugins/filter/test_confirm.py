@@ -122,3 +122,9 @@ def test_the_verdicts_join_the_soak_report():
     assert soak_with_verdicts(report, {}, "6.1.0-47-amd64")["text"][1] == (
         "  no host has records on both 6.1.0-47-amd64 and the kernel it runs now: nothing to compare")
     assert soak_with_verdicts(report, {}) == dict(report, verdicts={})
+
+
+def test_a_round_of_seconds_says_seconds():
+    verdict = soak_confirm(dict(OLD, round_seconds=20), new(7))
+    assert "6.1.0-56-amd64: 0 in 7 rounds of 20 s;" in verdict["text"]
+    assert " of load;" in soak_confirm(dict(OLD, round_seconds=None), new(7))["text"]
