@@ -23,7 +23,8 @@ description:
     dereference in the receive path)), so the module of a panic's signature finds the changes to that driver.
     With O(signature) (the M(lastwords.panic.panic_signature) of a panic), the terms are the signature's module,
     else its function's prefix, and its function.
-  - Read-only: the host's packages and package lists are not touched (unless O(update_cache) is set, which runs
+  - >-
+    Read-only: the host's packages and package lists are not touched (unless O(update_cache) is set, which runs
     C(apt-get update) first and reports a change).
   - apt only (Debian, Ubuntu, Proxmox VE, Raspberry Pi OS). On a host without apt it fails, saying what to run
     instead.
