@@ -62,7 +62,9 @@ def _vmcore_files(dump):
 
 
 def _dmesg_files(dump):
-    return [name for name in sorted(dump.get("files") or []) if "dmesg" in name]
+    """The dmesg files of a dump, systemd-pstore's ``dmesg.txt`` (a pstore record's parts joined) first."""
+    return sorted((name for name in dump.get("files") or [] if "dmesg" in name),
+                  key=lambda name: (name != "dmesg.txt", name))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -468,28 +468,43 @@ def list_dumps(tree, dump_dir):
     return dumps
 
 
+def _pstore_record(tree, name, path):
+    is_dir = tree.isdir(path)
+    files = tree.listdir(path) if is_dir else [name.rsplit('/', 1)[-1]]
+    size = 0
+    for entry in files:
+        try:
+            size += os.lstat(tree.path(path + '/' + entry if is_dir else path)).st_size
+        except OSError:
+            pass
+    try:
+        mtime = int(os.stat(tree.path(path)).st_mtime)
+    except OSError:
+        mtime = None
+    return {'name': name, 'path': path, 'files': files, 'size_bytes': size, 'mtime': mtime,
+            'has_dmesg': any(entry.startswith('dmesg') for entry in files)}
+
+
 def read_pstore(module, tree):
     """pstore, the kernel log kept across a reset with no second machine: the backend the kernel registered
     (efi_pstore, ramoops; ``(null)`` is none), records waiting in /sys/fs/pstore, and what systemd-pstore archived
-    in /var/lib/systemd/pstore (one directory per record, with dmesg.txt, or single files)."""
+    in /var/lib/systemd/pstore.
+
+    systemd-pstore archives an EFI record as ``<time stamp>/<count>/`` (the record's parts, ``dmesg-efi_pstore-*``,
+    and ``dmesg.txt``, the parts joined): each such directory is one record, named ``<time stamp>-<count>``. A dump
+    written over a second's boundary becomes two. Other backends (and systemd before 252) give one directory per
+    record, with dmesg.txt, or single files."""
     backend = tree.line(PSTORE_BACKEND)
     archived = []
     for name in tree.listdir(PSTORE_ARCHIVE):
         path = '%s/%s' % (PSTORE_ARCHIVE, name)
-        is_dir = tree.isdir(path)
-        files = tree.listdir(path) if is_dir else [name]
-        size = 0
-        for entry in files:
-            try:
-                size += os.lstat(tree.path(path + '/' + entry if is_dir else path)).st_size
-            except OSError:
-                pass
-        try:
-            mtime = int(os.stat(tree.path(path)).st_mtime)
-        except OSError:
-            mtime = None
-        archived.append({'name': name, 'path': path, 'files': files, 'size_bytes': size, 'mtime': mtime,
-                         'has_dmesg': any(entry.startswith('dmesg') for entry in files)})
+        counts = [entry for entry in tree.listdir(path) if entry.isdigit() and tree.isdir(path + '/' + entry)] \
+            if tree.isdir(path) else []
+        if counts:
+            for count in counts:
+                archived.append(_pstore_record(tree, '%s-%s' % (name, count), '%s/%s' % (path, count)))
+        else:
+            archived.append(_pstore_record(tree, name, path))
     return {
         'backend': None if backend in (None, '', '(null)') else backend,
         'efi': tree.isdir('/sys/firmware/efi'),

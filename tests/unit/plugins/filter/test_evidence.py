@@ -301,6 +301,13 @@ def test_collect_plan_vmcore_on_request_also_for_collected_dumps():
     assert plan[0]["state"] == "collected" and plan[0]["fetch"] == []
 
 
+def test_collect_plan_takes_a_pstore_records_joined_dmesg():
+    record = {"name": "pstore-1796297572-001", "path": "/var/lib/systemd/pstore/1796297572/001",
+              "files": ["dmesg-efi_pstore-179629757201001", "dmesg.txt"], "size_bytes": 1800, "mtime": 1796297635}
+    (entry,) = collect_plan([record], {})
+    assert entry["dmesg"] == "dmesg.txt" and entry["fetch"] == ["dmesg.txt"]
+
+
 def test_collect_plan_rhel_names():
     (entry,) = collect_plan([RHEL_DUMP], {})
     assert entry["dmesg"] == "kexec-dmesg.log"  # first in name order; both are dmesg files

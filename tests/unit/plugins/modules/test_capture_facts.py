@@ -581,3 +581,20 @@ def test_pstore_efi_records_and_what_systemd_pstore_archived(host, run):
     assert record['size_bytes'] == len('Kernel panic - not syncing: sysrq\n')
     assert record['path'] == '/var/lib/systemd/pstore/173311010000001'
     assert pstore['service']['enabled'] == 'enabled' and pstore['crash_kexec_post_notifiers'] is True
+
+
+def test_pstore_records_as_systemd_257_archives_them(host, run):
+    """Recorded on the sdboot lab (Debian 13, systemd 257, OVMF): a sysrq panic with kdump unloaded, its log
+    written by efi_pstore over a second's boundary, archived at the next boot as <time stamp>/<count>/."""
+    write(host.root / 'sys/module/pstore/parameters/backend', 'efi_pstore\n')
+    (host.root / 'sys/fs/pstore').mkdir(parents=True, exist_ok=True)
+    for stamp, part in (('1796297572', '01'), ('1796297573', '02')):
+        write(host.root / 'var/lib/systemd/pstore' / stamp / '001' / ('dmesg-efi_pstore-%s%s001' % (stamp, part)),
+              'Panic#1 Part%d\n<0>[ 118.6] Kernel panic - not syncing: sysrq triggered crash\n' % int(part))
+        write(host.root / 'var/lib/systemd/pstore' / stamp / '001' / 'dmesg.txt',
+              'Panic#1 Part%d\n<0>[ 118.6] Kernel panic - not syncing: sysrq triggered crash\n' % int(part))
+    pstore = run(host.params())['pstore']
+    assert [record['name'] for record in pstore['archived']] == ['1796297572-001', '1796297573-001']
+    first = pstore['archived'][0]
+    assert first['path'] == '/var/lib/systemd/pstore/1796297572/001' and first['has_dmesg'] is True
+    assert sorted(first['files']) == ['dmesg-efi_pstore-179629757201001', 'dmesg.txt']
