@@ -145,13 +145,23 @@ def parse_changelog(text):
     return entries
 
 
+SIGNS_RE = re.compile(r"^\s*\* Sign kernel from linux (\S+)$")
+
+
 def between(entries, low, high):
-    """The entries newer than version ``low`` up to ``high``, newest first. A signed package's own entries
-    (``linux-signed-amd64 (6.1.170+3)``) only say which build they sign: the kernel's own (``linux``) count."""
+    """The kernel's own entries newer than version ``low`` up to ``high``, newest first. A signed package's entry
+    (``linux-signed-amd64 (6.1.192+3)``) counts as the kernel version it signs (its ``Sign kernel from linux
+    6.1.192-3`` line), with the changes listed under it: Debian folds the newest upload's changes in there. A signed
+    entry that names no kernel is left out."""
     out = []
     for entry in entries:
         if entry["source"].startswith("linux-signed"):
-            continue
+            signed = [SIGNS_RE.match(change) for change in entry["changes"]]
+            versions = [match.group(1) for match in signed if match]
+            if not versions:
+                continue
+            entry = dict(entry, source="linux", version=versions[0],
+                         changes=[change for change in entry["changes"] if not SIGNS_RE.match(change)])
         version = entry["version"]
         if compare_releases(version, high) > 0:
             continue

@@ -97,14 +97,20 @@ def test_the_kernels_own_entries_after_the_running_version():
     assert (entries[0]["source"], entries[0]["version"]) == ("linux-signed-amd64", "6.1.170+3")
     assert entries[0]["author"] == "Salvatore Bonaccorso <carnil@debian.org>"
     after = between(entries, "6.1.158-1", "6.1.170-3")
-    assert [entry["version"] for entry in after] == ["6.1.170-2", "6.1.170-1", "6.1.164-1", "6.1.162-1", "6.1.159-1"]
+    # the signed entry is the kernel's 6.1.170-3 upload: Debian lists that upload's changes under it
+    assert [entry["version"] for entry in after] == ["6.1.170-3", "6.1.170-2", "6.1.170-1", "6.1.164-1", "6.1.162-1",
+                                                     "6.1.159-1"]
+    assert after[0]["source"] == "linux" and after[0]["changes"] == [
+        "  * xfrm: esp: ipv4: fix up flags setting",
+        "  * net: Fix icmp host relookup triggering ip_rt_bug (Closes: #1135514)"]
+    assert mentions(between(entries, "6.1.170-2", "6.1.170-3"), ["xfrm"])[0]["version"] == "6.1.170-3"
     assert sum(len(entry["changes"]) for entry in after) > 1000  # every stable commit, by its subject
     found = mentions(after, ["r8169", "e1000e"])
     assert {"version": "6.1.162-1", "term": "r8169", "change": "- r8169: fix RTL8117 Wake-on-Lan in DASH mode"} in found
     assert all(item["term"] in item["change"] for item in found)
     assert "- ixgbevf: fix link setup issue" in [c.strip() for e in after for c in e["changes"]]
     assert mentions(after, ["ixgbe"]) == []  # ixgbevf is another driver
-    (only,) = between(entries, "6.1.170-1", "6.1.170-3")
+    (_signed, only) = between(entries, "6.1.170-1", "6.1.170-3")
     assert [m["change"] for m in mentions([only], ["rxrpc"])] == [
         "* rxrpc: input: Open-code skb_unshare()",
         "* rxrpc: Fix conn-level packet handling to unshare RESPONSE packets",
@@ -167,3 +173,9 @@ def test_not_a_deb(tmp_path):
     path.write_bytes(b"PK\x03\x04 not an ar archive")
     with pytest.raises(ValueError, match="not a Debian package"):
         read_deb_changelog(str(path))
+
+
+def test_a_signed_entry_that_names_no_kernel_is_left_out():
+    entries = parse_changelog("linux-signed-amd64 (6.1.192+3) bookworm; urgency=high\n\n  * Rebuild\n\n"
+                              " -- X <x@example.org>  Thu, 26 Nov 2026 18:12:56 +0100\n")
+    assert between(entries, "6.1.192-2", "6.1.192-3") == []
