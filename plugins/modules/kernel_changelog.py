@@ -265,9 +265,10 @@ def summarize(result, checked):
     if not result["terms"]:
         return text + "; nothing was asked to look for."
     if not result["mention_count"]:
-        return text + "; none of their changes mention %s." % ", ".join(result["terms"])
-    return text + "; %d change%s mention %s, the latest: %s (%s)." % (
-        result["mention_count"], "" if result["mention_count"] == 1 else "s", ", ".join(result["terms"]),
+        return text + "; none of their changes mention %s." % " or ".join(result["terms"])
+    return text + "; %d change%s %s, the latest: %s (%s)." % (
+        result["mention_count"], " mentions" if result["mention_count"] == 1 else "s mention",
+        " or ".join(result["terms"]),
         result["mentions"][0]["change"], result["mentions"][0]["version"])
 
 

@@ -25,7 +25,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._changelog import 
     policy_candidates,
     suspects,
 )
-from ansible_collections.lastwords.panic.plugins.modules.kernel_changelog import read_deb_changelog
+from ansible_collections.lastwords.panic.plugins.modules.kernel_changelog import read_deb_changelog, summarize
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "modules", "data", "apt-bookworm")
 CHANGELOG = os.path.join(DATA, "changelog-linux-image-6.1.0-47-amd64_6.1.170-3.txt")
@@ -179,3 +179,22 @@ def test_a_signed_entry_that_names_no_kernel_is_left_out():
     entries = parse_changelog("linux-signed-amd64 (6.1.192+3) bookworm; urgency=high\n\n  * Rebuild\n\n"
                               " -- X <x@example.org>  Thu, 26 Nov 2026 18:12:56 +0100\n")
     assert between(entries, "6.1.192-2", "6.1.192-3") == []
+
+
+def test_the_answer_in_words():
+    """As the bookworm lab host on 6.1.0-56 (build 6.1.192-2) got it from linux-image-6.1.0-57's changelog."""
+    result = {"release": "6.1.0-56-amd64", "version": "6.1.192-2", "flavour": "amd64",
+              "newer": [{"package": "linux-image-6.1.0-57-amd64", "version": "6.1.192-3"}],
+              "newest": {"package": "linux-image-6.1.0-57-amd64", "version": "6.1.192-3"},
+              "entries": [{"version": "6.1.192-3"}], "terms": ["nfsd", "virtio_net"], "mention_count": 1,
+              "mentions": [{"version": "6.1.192-3", "change": "* nfsd: preflight SEQUENCE replies before accepting "
+                                                           "a slot (CVE-2026-99362)"}]}
+    assert summarize(result, True) == (
+        "1 newer amd64 kernel offered than 6.1.0-56-amd64 (build 6.1.192-2); the newest is linux-image-6.1.0-57-amd64 "
+        "6.1.192-3. Its changelog has 1 entry after 6.1.192-2; 1 change mentions nfsd or virtio_net, the latest: "
+        "* nfsd: preflight SEQUENCE replies before accepting a slot (CVE-2026-99362) (6.1.192-3).")
+    assert summarize(dict(result, mention_count=0, mentions=[]), True).endswith(
+        "none of their changes mention nfsd or virtio_net.")
+    assert summarize(dict(result, newer=[], newest=None), True).startswith(
+        "Nothing newer of the amd64 flavour than 6.1.0-56-amd64 (build 6.1.192-2) is offered")
+    assert summarize(result, False).endswith("the newest is linux-image-6.1.0-57-amd64 6.1.192-3.")
