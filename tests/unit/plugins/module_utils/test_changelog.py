@@ -187,8 +187,8 @@ def test_the_answer_in_words():
               "newer": [{"package": "linux-image-6.1.0-57-amd64", "version": "6.1.192-3"}],
               "newest": {"package": "linux-image-6.1.0-57-amd64", "version": "6.1.192-3"},
               "entries": [{"version": "6.1.192-3"}], "terms": ["nfsd", "virtio_net"], "mention_count": 1,
-              "mentions": [{"version": "6.1.192-3", "change": "* nfsd: preflight SEQUENCE replies before accepting "
-                                                           "a slot (CVE-2026-99362)"}]}
+              "mentions": [{"version": "6.1.192-3",
+                            "change": "* nfsd: preflight SEQUENCE replies before accepting a slot (CVE-2026-99362)"}]}
     assert summarize(result, True) == (
         "1 newer amd64 kernel offered than 6.1.0-56-amd64 (build 6.1.192-2); the newest is linux-image-6.1.0-57-amd64 "
         "6.1.192-3. Its changelog has 1 entry after 6.1.192-2; 1 change mentions nfsd or virtio_net, the latest: "
