@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.filter.iperf3 import iperf3_result
 from ansible_collections.lastwords.panic.plugins.filter.readiness import human_bytes, receiver_answers, render_table
-from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import panic_signature, summarize_dmesg
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summary_and_signature
 
 SYSRQ_REASON = "sysrq triggered crash"
 
@@ -545,10 +545,9 @@ def collect_record(entry, previous=None, dmesg=None, host=None, directory=None, 
     summary, signature = previous.get("summary"), previous.get("signature")
     if dmesg is not None:
         try:
-            summary = summarize_dmesg(dmesg, frames=int(frames))
+            summary, signature = summary_and_signature(dmesg, frames=int(frames))
         except ValueError as exc:
             raise AnsibleFilterError("collect_record: %s" % exc) from None
-        signature = panic_signature(dmesg)
     state = entry.get("state") or "new"
     if not fetched and state != "collected":
         state = "would fetch" if state == "new" else "would add vmcore"

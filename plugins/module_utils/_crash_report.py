@@ -359,7 +359,7 @@ def _read(lines):
             facts["cpu_lines"].append((index, match))
         match = KERNEL_PC_RE.match(stripped)
         if match:
-            facts["kernel_pcs"].append((index, clean_text(match.group(0)[match.start(1) - match.start(0) :])))
+            facts["kernel_pcs"].append((index, clean_text(stripped[match.start(1) : match.end()])))
         match = HARDWARE_RE.match(stripped)
         if match:
             facts["hardware"].append((index, clean_text(match.group(1).strip())))
@@ -421,15 +421,27 @@ def summarize_dmesg(text, frames=8, unreliable="drop"):
     made, x86 `RIP: 0010:` or arm64 `pc :`; None when it was in user space), `hardware` (the report's
     `Hardware name:`), `uptime_seconds` (kernel time of the panic or report line) and `lines`.
     """
+    _check_options(frames, unreliable)
+    facts = _read(kernel_lines(text))
+    return _summary(facts, _report(facts), frames, unreliable)
+
+
+def summary_and_signature(text, frames=8, unreliable="drop"):
+    """`summarize_dmesg` and `panic_signature` of the same text, read once (collect records both of a dump)."""
+    _check_options(frames, unreliable)
+    facts = _read(kernel_lines(text))
+    report = _report(facts)
+    return _summary(facts, report, frames, unreliable), _signature(facts, report)
+
+
+def _check_options(frames, unreliable):
     if not isinstance(frames, int) or isinstance(frames, bool) or frames < 0:
         raise ValueError("frames must be a whole number, 0 or more (0 = all), got %r" % (frames,))
     if unreliable not in UNRELIABLE_CHOICES:
         raise ValueError("unreliable must be one of %s, got %r" % (", ".join(UNRELIABLE_CHOICES), unreliable))
-    return _summary(_read(kernel_lines(text)), frames, unreliable)
 
 
-def _summary(facts, frames=8, unreliable="drop"):
-    report = _report(facts)
+def _summary(facts, report, frames=8, unreliable="drop"):
     summary = {
         "panic": report["panic"],
         "reason": report["reason"],
@@ -589,8 +601,11 @@ def _normalized(text):
 def signature_of_lines(lines):
     """The signature of the last crash report in (uptime, line) kernel lines; see `panic_signature`."""
     facts = _read(lines)
-    summary = _summary(facts, frames=0)
-    report = _report(facts)
+    return _signature(facts, _report(facts))
+
+
+def _signature(facts, report):
+    summary = _summary(facts, report, frames=0)
     trace = report["report_trace"]
     kind, meaning = _kind(report["first_line"], report["reason"])
     if kind is None and report["start"] is not None:

@@ -27,6 +27,8 @@ from ansible_collections.lastwords.panic.plugins.module_utils._crash_report impo
     PanicScanner,
     kernel_lines,
     panic_signature,
+    summarize_dmesg,
+    summary_and_signature,
 )
 
 TRACES = os.path.join(os.path.dirname(__file__), "traces")
@@ -242,3 +244,8 @@ def test_the_scanner_gives_each_panic_of_a_receivers_file_its_own_signature():
     plain.feed("Kernel panic - not syncing: x", "x", None, None)
     plain.finish()
     assert "signature" not in plain.panics[0]
+
+
+def test_one_read_gives_the_summary_and_the_signature_both_readers_give():
+    text = lab_dmesg()
+    assert summary_and_signature(text, frames=3) == (summarize_dmesg(text, frames=3), panic_signature(text))
