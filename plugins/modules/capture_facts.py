@@ -470,7 +470,7 @@ def list_dumps(tree, dump_dir):
 
 def _pstore_record(tree, name, path):
     is_dir = tree.isdir(path)
-    files = tree.listdir(path) if is_dir else [name.rsplit('/', 1)[-1]]
+    files = tree.listdir(path) if is_dir else [name]
     size = 0
     for entry in files:
         try:
