@@ -8,6 +8,7 @@ on real module results, and the playbooks stay lists of plain tasks.
 
 from __future__ import annotations
 
+import os
 import time
 
 from ansible.errors import AnsibleFilterError
@@ -714,15 +715,46 @@ def _signature_rows(groups):
     } for group in groups]
 
 
-def collect_report(records, title="lastwords collect", receivers=None):
+def _crash_answers(crash):
+    """``{(host, stamp): crash_batch result}`` from ``{host: [looped crash_batch results]}``."""
+    out = {}
+    if not isinstance(crash, dict):
+        raise AnsibleFilterError("collect_report: crash must map hosts to their looped crash_batch results, got %r"
+                                 % type(crash).__name__)
+    for host, results in crash.items():
+        for result in results or []:
+            item = result.get("item") if isinstance(result, dict) else None
+            if isinstance(item, dict) and item.get("stamp") and not result.get("skipped"):
+                out[(host, item["stamp"])] = result
+    return out
+
+
+def _crash_line(result):
+    if result.get("failed"):
+        return "crash failed: %s" % (result.get("msg") or "-")
+    if result.get("ran"):
+        outputs = sorted((result.get("outputs") or {}).values())
+        where = os.path.dirname(outputs[0]) if outputs else "-"
+        fetched = result.get("fetched")
+        got = (" (fetched %s %s, %s, in %s s)" % (fetched["package"], fetched["version"],
+                                                  human_bytes(fetched["bytes"]), fetched["seconds"])
+               if fetched else "")
+        return "%s; outputs in %s%s" % (result.get("summary") or "crash ran", where, got)
+    return "crash not run: %s" % (result.get("how") or result.get("msg") or "-")
+
+
+def collect_report(records, title="lastwords collect", receivers=None, crash=None):
     """The collect report: one row per dump from ``{host: [record, ...]}``, where a record is what ``summary.json``
     holds (``state`` says whether it was fetched now), each new dump's reason and first frames, then every panic
     known (dumps, pstore records and, with ``receivers``, the looped netconsole_log results of the receivers)
-    grouped by signature. ``text`` is for the terminal, ``markdown`` for the report file."""
+    grouped by signature. ``crash`` maps hosts to their looped crash_batch results (an item is a record): each
+    dump opened says what crash read, or how to get what it needs. ``text`` is for the terminal, ``markdown`` for
+    the report file."""
     if not isinstance(records, dict):
         raise AnsibleFilterError("collect_report: expected a dict of host -> dump records, got %r"
                                  % type(records).__name__)
     answers = receiver_answers(receivers)
+    crashed = _crash_answers(crash or {})
     rows = []
     for host in sorted(records):
         for record in sorted(records[host] or [], key=lambda r: r.get("stamp") or ""):
@@ -740,6 +772,8 @@ def collect_report(records, title="lastwords collect", receivers=None):
                 "new": record.get("state") in ("new", "add vmcore", "would fetch", "would add vmcore"),
                 "vmcore_fetched": bool(record.get("vmcore_fetched")),
                 "incomplete": bool(record.get("incomplete")),
+                "crash": (_crash_line(crashed[(host, record.get("stamp"))])
+                          if (host, record.get("stamp")) in crashed else None),
             })
     fetched = [row for row in rows if row["new"]]
     verb = "to fetch (check mode)" if any(row["state"].startswith("would") for row in rows) else "fetched now"
@@ -756,6 +790,9 @@ def collect_report(records, title="lastwords collect", receivers=None):
             text.append("    %s" % frame)
         if row["incomplete"]:
             text.append("    the dump is incomplete: the capture kernel did not finish writing it")
+    opened = [row for row in rows if row["crash"]]
+    for row in opened:
+        text.append("  %s %s: %s" % (row["host"], row["stamp"], row["crash"]))
     events = panic_events(records, answers)
     groups = panic_groups(events)
     asked = sorted(name for name, (ok, _msg, _hosts) in answers.items() if ok)
@@ -772,6 +809,9 @@ def collect_report(records, title="lastwords collect", receivers=None):
     markdown = ["# %s" % title, "", summary, ""]
     if rows:
         markdown += render_table(COLLECT_COLUMNS, rows, markdown=True) + [""]
+    if opened:
+        markdown += ["## Opened with crash", ""] + ["- %s %s: %s" % (row["host"], row["stamp"], row["crash"])
+                                                    for row in opened] + [""]
     markdown += ["## Panics by signature", "", heading, ""]
     if groups:
         markdown += render_table(SIGNATURE_COLUMNS, _signature_rows(groups), markdown=True) + [""]

@@ -26,14 +26,6 @@ from ansible_collections.lastwords.panic.plugins.module_utils._kernel import (
 # `proxmox-kernel-<release>-signed` (and `pve-kernel-<release>` before 8.1), Raspberry Pi OS `linux-image-<release>`.
 KERNEL_PACKAGE_RE = re.compile(r"^(?:linux-image-(?:unsigned-)?|proxmox-kernel-|pve-kernel-)"
                                r"([0-9]+\.[0-9]+[0-9A-Za-z.+~_-]*?)(-signed|-unsigned|-dbg|-dbgsym)?$")
-# What /proc/version says of the build: Debian `#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)`,
-# Ubuntu's /proc/version_signature `Ubuntu 5.15.0-48.54~20.04.1-generic 5.15.60`, Proxmox `PMX 6.8.12-4 (...)`
-# (`PVE` before 8.2).
-BUILD_VERSION_RES = (
-    re.compile(r"\bDebian (\d[\w.+~:-]*)"),
-    re.compile(r"^Ubuntu (\d[\w.+~-]*?)-[a-z][\w-]* "),
-    re.compile(r"\b(?:PVE|PMX) (\d[\w.+~-]*)"),
-)
 RELEASE_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+")
 # `linux (6.1.170-1) bookworm-security; urgency=high`
 ENTRY_RE = re.compile(r"^(\S+) \(([^)\s]+)\) ([^;]*);")
@@ -43,19 +35,6 @@ TRAILER_RE = re.compile(r"^ -- (.+?)  (.+)$")
 def flavour(release):
     """``6.1.0-47-cloud-amd64`` -> ``cloud-amd64``, ``6.8.12-4-pve`` -> ``pve``, ``6.6.31+rpt-rpi-v8`` -> ``rpi-v8``."""
     return split_release(release)[1]
-
-
-def build_version(proc_version, version_signature=None):
-    """The distribution's version of the running kernel's build, or None: `6.1.158-1`, `5.15.0-48.54~20.04.1`."""
-    # in /proc/version, what uname -v prints (`#1 SMP ...`) comes after the compiler's own version
-    # (`gcc-12 (Debian 12.2.0-14)`): only that part counts
-    build = (proc_version or "").rpartition(" #")[2] if proc_version and " #" in proc_version else ""
-    for text in (version_signature, build):
-        for pattern in BUILD_VERSION_RES:
-            match = pattern.search(text or "")
-            if match:
-                return match.group(1)
-    return None
 
 
 def kernel_packages(names, release):

@@ -26,6 +26,7 @@ import collections
 import hashlib
 import re
 
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import build_version
 from ansible_collections.lastwords.panic.plugins.module_utils._netconsole_wire import (
     parse_extended,
     parse_plain,
@@ -315,6 +316,7 @@ def _read(lines):
     scanner = PanicScanner(0)
     facts = {
         "release": None,
+        "version_line": None,  # `Linux version <release> ... #1 SMP ... Debian 6.1.170-3 (...)`
         "starts": [],  # (index, kernel time, line): every crash report opening, panics excluded
         "traces": [],  # _Trace, in order
         "cpu_lines": [],  # (index, match)
@@ -354,6 +356,7 @@ def _read(lines):
             match = LINUX_VERSION_RE.match(stripped)
             if match:
                 facts["release"] = clean_text(match.group(1))
+                facts["version_line"] = clean_text(stripped)
         match = CPU_LINE_RE.match(stripped)
         if match:
             facts["cpu_lines"].append((index, match))
@@ -416,7 +419,8 @@ def summarize_dmesg(text, frames=8, unreliable="drop"):
     report, as netconsole_log reports it), `call_trace` (the first `frames` frames, 0 = all; frames the kernel
     marks unreliable, `? name+off/size`, are left out with `unreliable='drop'` and kept with their `? ` with
     `'keep'`), `trace_frames` (frames in the whole trace, after that choice), `kernel_release` (from
-    `Linux version`, else from the report's `CPU:` line), `cpu`, `pid`, `comm` and `tainted` (from that line,
+    `Linux version`, else from the report's `CPU:` line), `kernel_build` (the distribution's version of that build,
+    `6.1.170-3`, from `Linux version`, else None), `cpu`, `pid`, `comm` and `tainted` (from that line,
     `Not tainted` or `Tainted: <flags>`), `crashed_in` (the kernel function the CPU was in when the report was
     made, x86 `RIP: 0010:` or arm64 `pc :`; None when it was in user space), `hardware` (the report's
     `Hardware name:`), `uptime_seconds` (kernel time of the panic or report line) and `lines`.
@@ -449,6 +453,7 @@ def _summary(facts, report, frames=8, unreliable="drop"):
         "call_trace": [],
         "trace_frames": 0,
         "kernel_release": facts["release"],
+        "kernel_build": build_version(facts["version_line"]),
         "cpu": None,
         "pid": None,
         "comm": None,

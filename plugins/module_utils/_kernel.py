@@ -52,6 +52,28 @@ _MACHINE_ALIASES = {'amd64': 'x86_64', 'arm64': 'aarch64', 'i386': 'i686', 'i586
 
 PREVIOUS = 'previous'
 
+# What /proc/version says of the build: Debian `#1 SMP PREEMPT_DYNAMIC Debian 6.1.158-1 (2025-11-09)`,
+# Ubuntu's /proc/version_signature `Ubuntu 5.15.0-48.54~20.04.1-generic 5.15.60`, Proxmox `PMX 6.8.12-4 (...)`
+# (`PVE` before 8.2).
+BUILD_VERSION_RES = (
+    re.compile(r"\bDebian (\d[\w.+~:-]*)"),
+    re.compile(r"^Ubuntu (\d[\w.+~-]*?)-[a-z][\w-]* "),
+    re.compile(r"\b(?:PVE|PMX) (\d[\w.+~-]*)"),
+)
+
+
+def build_version(proc_version, version_signature=None):
+    """The distribution's version of the running kernel's build, or None: `6.1.158-1`, `5.15.0-48.54~20.04.1`."""
+    # in /proc/version, what uname -v prints (`#1 SMP ...`) comes after the compiler's own version
+    # (`gcc-12 (Debian 12.2.0-14)`): only that part counts
+    build = (proc_version or "").rpartition(" #")[2] if proc_version and " #" in proc_version else ""
+    for text in (version_signature, build):
+        for pattern in BUILD_VERSION_RES:
+            match = pattern.search(text or "")
+            if match:
+                return match.group(1)
+    return None
+
 
 def valid_release(release):
     """True when ``release`` looks like a ``uname -r`` string (it still may not exist)."""

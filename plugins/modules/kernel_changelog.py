@@ -143,18 +143,14 @@ summary:
 """
 
 import gzip
-import io
 import os
-import re
 import shutil
-import tarfile
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lastwords.panic.plugins.module_utils._changelog import (
     between,
-    build_version,
     flavour,
     kernel_packages,
     mentions,
@@ -164,11 +160,9 @@ from ansible_collections.lastwords.panic.plugins.module_utils._changelog import 
     policy_candidates,
     suspects,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._deb import C_ENV, apt_download, extract_member
 from ansible_collections.lastwords.panic.plugins.module_utils._host import read_text
-from ansible_collections.lastwords.panic.plugins.module_utils._kernel import release_problem
-
-C_ENV = {"LC_ALL": "C", "LANG": "C"}
-CHANGELOG_RE = re.compile(r"^(?:\./)?usr/share/doc/[^/]+/changelog(?:\.Debian)?\.gz$")
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import build_version, release_problem
 
 
 def _run(module, argv, cwd=None):
@@ -183,66 +177,30 @@ def _installed_version(module, package):
     return out.strip() if rc == 0 and out.strip() else None
 
 
-class _Member(object):
-    """The bytes of one member of an ar archive, read as a stream (a kernel's data archive is hundreds of MB)."""
-
-    def __init__(self, handle, size):
-        self.handle, self.left = handle, size
-
-    def read(self, count=-1):
-        if count is None or count < 0 or count > self.left:
-            count = self.left
-        data = self.handle.read(count)
-        self.left -= len(data)
-        return data
-
-
-def _changelog_in(archive):
-    for member in archive:
-        if member.isfile() and CHANGELOG_RE.match(member.name):
-            return gzip.decompress(archive.extractfile(member).read()).decode("utf-8", "replace")
-    return None
+# where a package keeps its changelog (Debian's kernels: changelog.Debian.gz; some packages only changelog.gz)
+CHANGELOG_PATTERNS = ["usr/share/doc/*/changelog.Debian.gz", "usr/share/doc/*/changelog.gz"]
 
 
 def read_deb_changelog(path, module=None):
     """The text of the changelog a .deb carries (``usr/share/doc/<package>/changelog*.gz`` in its data archive),
-    or None. A .deb is an ar archive; its data.tar.xz (Debian) or .gz/.bz2 is read as a stream, without dpkg. A
-    data.tar.zst (Ubuntu, whose linux-image packages hold only the kernel, not its modules) goes through
-    ``dpkg-deb --fsys-tarfile``, run by ``module``."""
-    with open(path, "rb") as handle:
-        if handle.read(8) != b"!<arch>\n":
-            raise ValueError("%s is not a Debian package (no ar archive)" % path)
-        while True:
-            header = handle.read(60)
-            if len(header) < 60:
-                return None
-            name, size = header[:16].decode("ascii", "replace").strip().rstrip("/"), int(header[48:58])
-            if name.startswith("data.tar"):
-                break
-            handle.seek(size + (size % 2), 1)
-        compression = name[len("data.tar"):].lstrip(".")
-        if compression in ("", "xz", "gz", "bz2"):
-            mode = "r|" + {"": "", "xz": "xz", "gz": "gz", "bz2": "bz2"}[compression]
-            with tarfile.open(fileobj=_Member(handle, size), mode=mode) as archive:
-                return _changelog_in(archive)
-    if module is None:
-        raise ValueError("%s has a %s data archive: dpkg-deb is needed to read it" % (path, name))
-    rc, out, err = module.run_command(["dpkg-deb", "--fsys-tarfile", path], encoding=None)
-    if rc != 0:
-        module.fail_json(msg="dpkg-deb --fsys-tarfile %s failed: %s" % (path, err.decode("utf-8", "replace")))
-    with tarfile.open(fileobj=io.BytesIO(out), mode="r:") as archive:
-        return _changelog_in(archive)
+    or None. The data archive is read as a stream (module_utils._deb), without dpkg, except a data.tar.zst (Ubuntu,
+    whose linux-image packages hold only the kernel, not its modules), which goes through ``dpkg-deb`` run by
+    ``module``."""
+    tmp = tempfile.mkdtemp(prefix="lastwords-changelog-")
+    try:
+        found = extract_member(path, CHANGELOG_PATTERNS, tmp, module)
+        if found is None:
+            return None
+        with open(found, "rb") as handle:
+            return gzip.decompress(handle.read()).decode("utf-8", "replace")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def fetch_changelog(module, package, version):
     tmp = tempfile.mkdtemp(prefix="lastwords-changelog-")
     try:
-        _run(module, ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "%s=%s" % (package, version)],
-             cwd=tmp)
-        debs = [name for name in os.listdir(tmp) if name.endswith(".deb")]
-        if not debs:
-            module.fail_json(msg="apt-get download %s=%s left no .deb in %s" % (package, version, tmp))
-        return read_deb_changelog(os.path.join(tmp, debs[0]), module)
+        return read_deb_changelog(apt_download(module, package, version, tmp), module)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   openssh-client python3-venv                      # reaching the VMs, the venv
   rsyslog logrotate socat iperf3 netcat-openbsd    # receiver benchmark, soak
   shellcheck                                       # ansible-test sanity
+  crash                                            # collect's crash_batch on the controller (experiment)
   make git
 )
 

@@ -9,6 +9,7 @@ the verdict with its certainty. Each test acts, then checks (no testinfra fixtur
 
 import base64
 import json
+from pathlib import Path
 
 import lwtest
 from phase_rollback import switch
@@ -21,6 +22,10 @@ AFTER_BYTES = 64 << 20  # received before the bug fires: a few seconds of iperf3
 ROUND = 30  # seconds of load per round
 FAULTY_ROUNDS, CLEAN_ROUNDS = 3, 7  # 3 panics in 3, then 7 clean: "fixed" at 95 % (0.040)
 PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
+# the debug vmlinux crash needs, fetched once and kept across runs (the lab's image cache is its neighbour)
+DEBUG_DIR = Path.home() / ".cache" / "lastwords" / "debug"
+# what collect fetched and crash read, kept after the lab is gone (.lab/ is never committed)
+COLLECTED = lwtest.PROJECT_DIR / ".lab" / "experiment-collected"
 UNIT = """[Unit]
 Description=lastwords test only: load the receive-path bug module (never outside the lab)
 ConditionPathExists=!/proc/vmcore
@@ -86,12 +91,27 @@ def test_the_soak_reproduces_the_panic_with_both_kinds_of_evidence():
     assert (record["kernel"], record["rounds"], record["panics"]) == (FAULTY, FAULTY_ROUNDS, FAULTY_ROUNDS), record
     (key,) = record["keys"]
     assert key.startswith("null-pointer-dereference:lwrx_refill[lastwords_rxbug]:"), key
-    # every panic left its vmcore, and each dump's dmesg reads as the same bug
-    res = lwtest.playbook(PLAYBOOKS / "collect.yml", "-e", f"lastwords_hosts={HOST}")
-    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    (group,) = [group for group in report("collect")["signatures"] if group["key"] == key]
+    # every panic left its vmcore, and each dump's dmesg reads as the same bug; crash opens each vmcore with the
+    # kernel's debug vmlinux, which the controller's apt fetches once (linux-image-6.1.0-47-amd64-dbg, ~860 MB)
+    res = lwtest.playbook(PLAYBOOKS / "collect.yml", "-e", f"lastwords_hosts={HOST}",
+                          "-e", "lastwords_collect_crash=true", "-e", "lastwords_collect_crash_fetch=true",
+                          "-e", f"lastwords_collect_debug_dir={DEBUG_DIR}", "-e", f"lastwords_collect_dir={COLLECTED}",
+                          timeout=1800)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    collected = report("collect")
+    (group,) = [group for group in collected["signatures"] if group["key"] == key]
     assert group["evidence"]["vmcore"] >= FAULTY_ROUNDS and group["evidence"]["trace"] >= FAULTY_ROUNDS, group
     assert group["context"] == "softirq" and group["module"] == "lastwords_rxbug", group
+    opened = [row for row in collected["rows"] if row["crash"]]
+    assert len(opened) >= FAULTY_ROUNDS, collected["rows"]
+    for row in opened:
+        print(f"{row['host']} {row['stamp']}: {row['crash']}")
+        state = json.loads((Path(row["dir"]) / "crash" / "crash.json").read_text())
+        assert state["vmlinux"]["path"].startswith(str(DEBUG_DIR)), state
+        bt = next((Path(row["dir"]) / "crash").glob("02-bt.txt")).read_text()
+        assert "lwrx_refill" in bt and "[lastwords_rxbug]" in bt, bt
+        assert "at lwrx_refill+" in row["crash"], row["crash"]
     lwtest.panic_proven(HOST, f"{FAULTY_ROUNDS} receive-path panics under iperf3 on {FAULTY}: {key}")
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from ansible_collections.lastwords.panic.plugins.module_utils._changelog import (
     between,
-    build_version,
     flavour,
     kernel_packages,
     mentions,
@@ -25,6 +24,7 @@ from ansible_collections.lastwords.panic.plugins.module_utils._changelog import 
     policy_candidates,
     suspects,
 )
+from ansible_collections.lastwords.panic.plugins.module_utils._kernel import build_version
 from ansible_collections.lastwords.panic.plugins.modules.kernel_changelog import read_deb_changelog, summarize
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "modules", "data", "apt-bookworm")
@@ -154,18 +154,35 @@ def test_the_changelog_is_read_out_of_a_real_deb(tmp_path, compression):
     assert read_deb_changelog(str(deb)) is None
 
 
-def test_a_zstd_data_archive_needs_dpkg_deb_through_the_module(tmp_path):
+class ShellRunner:
+    """What read_deb_changelog asks of an AnsibleModule for a zstd archive: run_command, run for real."""
+
+    def run_command(self, args, use_unsafe_shell=False, environ_update=None):
+        res = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True, check=False,
+                             env=dict(os.environ, **(environ_update or {})))
+        return res.returncode, res.stdout, res.stderr
+
+
+def test_a_zstd_data_archive_is_read_through_dpkg_deb(tmp_path):
     tree = tmp_path / "pkg"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "DEBIAN" / "control").write_text("Package: x\nVersion: 1\nArchitecture: all\n"
                                              "Maintainer: x <x@example.org>\nDescription: x\n")
+    doc = tree / "usr" / "share" / "doc" / "x"
+    doc.mkdir(parents=True)
+    (doc / "changelog.gz").write_bytes(gzip.compress(open(CHANGELOG, "rb").read()))
     deb = tmp_path / "x.deb"
     res = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "--build", str(tree), str(deb)],
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
         pytest.skip("this dpkg-deb cannot write zstd: " + res.stderr.strip())
-    with pytest.raises(ValueError, match=r"data\.tar\.zst data archive: dpkg-deb is needed"):
+    with pytest.raises(ValueError, match=r"data\.tar\.zst archive: dpkg-deb is needed"):
         read_deb_changelog(str(deb))
+    assert read_deb_changelog(str(deb), ShellRunner()) == open(CHANGELOG).read()
+    (doc / "changelog.gz").unlink()
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "--build", str(tree), str(deb)], check=True,
+                   capture_output=True)
+    assert read_deb_changelog(str(deb), ShellRunner()) is None
 
 
 def test_not_a_deb(tmp_path):

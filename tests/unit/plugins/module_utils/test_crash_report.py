@@ -135,6 +135,7 @@ def test_sysrq_crash_with_kdump_loaded_612():
                                      "__handle_sysrq.cold+0x9c/0xd0", "write_sysrq_trigger+0x5f/0x80"]
     assert summary["trace_frames"] == 10  # the `? srso_return_thunk` guess left out
     assert summary["kernel_release"] == "6.12.38+deb13-amd64"
+    assert summary["kernel_build"] == "6.12.38-1"  # `Debian 6.12.38-1` after `#1 SMP`, not gcc's `Debian 14.2.0-19`
     assert (summary["cpu"], summary["pid"], summary["comm"]) == (0, 2211, "bash")
     assert summary["tainted"] == "Not tainted"
     assert summary["crashed_in"] is None  # user space (RIP: 0033)
@@ -151,6 +152,7 @@ def test_unreliable_frames_can_be_kept_with_their_mark():
 def test_release_comes_from_the_cpu_line_when_the_boot_lines_were_overwritten():
     summary = summarize_dmesg(text(SYSRQ_612))  # the ring buffer wrapped: no `Linux version`
     assert summary["kernel_release"] == "6.12.38+deb13-amd64"
+    assert summary["kernel_build"] is None  # only `Linux version` says it
     assert len(summary["call_trace"]) == 8  # the default
 
 
@@ -241,6 +243,7 @@ def test_a_real_kdump_dmesg_file():
                                          "write_sysrq_trigger+0x24/0x40"]
     assert summary["trace_frames"] == 10
     assert summary["kernel_release"] == "6.1.0-56-amd64"
+    assert summary["kernel_build"] == "6.1.192-2"
     assert (summary["cpu"], summary["pid"], summary["comm"]) == (0, 2490, "sh")
     assert summary["tainted"] == "Not tainted"
     assert summary["uptime_seconds"] == 418.836004
