@@ -13,11 +13,13 @@ module: crash_batch
 short_description: Open a vmcore with crash in batch mode (sys, bt, log, ps) against the kernel's debug vmlinux
 version_added: 0.2.0
 description:
-  - Runs C(crash) non-interactively on a vmcore the controller holds (C(playbooks/collect.yml) fetches them), each
+  - >-
+    Runs C(crash) non-interactively on a vmcore the controller holds (C(playbooks/collect.yml) fetches them), each
     command's output into its own file under O(dest), and reads back what C(sys) and C(bt) say (the panic message,
     the task, where it faulted, the frames). Meant to run on the controller (C(delegate_to: localhost)), where the
     vmcore and the debug vmlinux are.
-  - C(crash) needs the vmlinux with debug information of the very build that wrote the dump. It is looked for in
+  - >-
+    C(crash) needs the vmlinux with debug information of the very build that wrote the dump. It is looked for in
     O(debug_dir) (the exact build first), then where the distributions' debug packages install it
     (C(/usr/lib/debug/boot/vmlinux-<release>), C(/usr/lib/debug/lib/modules/<release>/vmlinux)). When it is not
     there, nothing is run and RV(how) says exactly how to get it; with O(fetch) the controller's apt downloads the
@@ -260,7 +262,7 @@ def main():
         module.fail_json(msg="; ".join(problems))
     vmcore = os.path.abspath(p["vmcore"])
     dest = os.path.abspath(p["dest"] or os.path.join(os.path.dirname(vmcore), "crash"))
-    debug_dir = os.path.abspath(os.path.expanduser(p["debug_dir"]))
+    debug_dir = os.path.abspath(p["debug_dir"])
     result = dict(changed=False, ran=False, release=p["release"], vmlinux=None, fetched=None)
     crash = module.get_bin_path("crash")
     if not crash:
