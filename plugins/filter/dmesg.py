@@ -7,7 +7,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import panic_signature as _signature
-from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summarize_dmesg
+from ansible_collections.lastwords.panic.plugins.module_utils._crash_report import summary_and_signature
 
 
 def _log_text(name, text):
@@ -32,8 +32,9 @@ def panic_signature(text):
     return _signature(_log_text("panic_signature", text))
 
 
-def dmesg_summary(text, frames=8, unreliable="drop"):
-    """Panic reason, first frames of the call trace and kernel release of a dump's dmesg text.
+def dmesg_summary(text, frames=8, unreliable="drop", signature=False):
+    """Panic reason, first frames of the call trace and kernel release of a dump's dmesg text; with ``signature``,
+    its panic_signature too (``signature`` key), from the same single reading.
 
     See `summarize_dmesg` in module_utils/_crash_report.py for the keys; the same panic parsing runs in
     netconsole_log, so a drill can compare what the receiver got with what the dump holds.
@@ -44,9 +45,12 @@ def dmesg_summary(text, frames=8, unreliable="drop"):
     except (TypeError, ValueError):
         raise AnsibleFilterError("dmesg_summary: frames must be a whole number, got %r" % (frames,)) from None
     try:
-        return summarize_dmesg(text, frames=frames, unreliable=unreliable)
+        summary, found = summary_and_signature(text, frames=frames, unreliable=unreliable)
     except ValueError as exc:
         raise AnsibleFilterError("dmesg_summary: %s" % exc) from None
+    if signature:
+        summary["signature"] = found
+    return summary
 
 
 class FilterModule:

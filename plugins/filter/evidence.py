@@ -156,9 +156,9 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
     timeout), ``wait_error``, ``return_seconds`` (controller time from the trigger to SSH), ``fired_at`` (controller
     epoch of the trigger), ``since`` (the time the receivers were asked from), ``receivers`` (the looped
     netconsole_log results, ``item`` = receiver, asked with the drill's marker as ``canary``), ``new_dumps``,
-    ``dmesg`` (dmesg_summary of the newest new dump's dmesg), ``dmesg_signature`` (its panic_signature) and
-    ``dmesg_error``. The receivers' panics carry netconsole_log's ``signature``; the report shows it, and says so
-    when the dump's dmesg reads as another panic.
+    ``dmesg`` (dmesg_summary of the newest new dump's dmesg, with its ``signature``) and ``dmesg_error``. The
+    receivers' panics carry netconsole_log's ``signature``; the report shows it, and says so when the dump's dmesg
+    reads as another panic.
     A host PASSES when the receiver has the panic with its call trace, the host has a complete new dump whose dmesg
     holds the panic, and it came back with a new boot id.
     """
@@ -216,7 +216,7 @@ def crash_drill_report(hosts, expect=SYSRQ_REASON, title="lastwords crash drill"
             "dump_size_bytes": dump_size,
             "dump_files": sorted(dump.get("files") or []) if dump else [],
             "trace_signature": trace.get("signature") if trace else None,
-            "dmesg_signature": data.get("dmesg_signature"),
+            "dmesg_signature": (data.get("dmesg") or {}).get("signature"),
             "dmesg_reason": (data.get("dmesg") or {}).get("reason"),
             "dmesg_frames": (data.get("dmesg") or {}).get("call_trace") or [],
             "kernel_release": (data.get("dmesg") or {}).get("kernel_release") or before.get("kernel_release"),

@@ -10,6 +10,7 @@ import os
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.lastwords.panic.plugins.filter.dmesg import dmesg_summary
 from ansible_collections.lastwords.panic.plugins.filter.evidence import (
     FilterModule,
     _utc,
@@ -460,7 +461,7 @@ def test_the_drill_shows_the_signature_and_whether_trace_and_dump_agree():
     signature = received(FIRED + 0.43, dmesg)["signature"]
     data = drill(receivers=[receiver(panics=[dict(panic(FIRED + 0.43), signature=signature)],
                                      marker_epoch=FIRED + 0.42)],
-                 dmesg_signature=panic_signature(dmesg))
+                 dmesg=dmesg_summary(dmesg, signature=True))
     report = crash_drill_report({"host1": data})
     (row,) = report["rows"]
     assert row["passed"] and row["trace_signature"]["key"] == row["dmesg_signature"]["key"]
@@ -469,7 +470,7 @@ def test_the_drill_shows_the_signature_and_whether_trace_and_dump_agree():
     assert not any("another panic" in line for line in report["text"])
     with open(OOPS_DMESG) as handle:
         other = panic_signature(handle.read())
-    report = crash_drill_report({"host1": dict(data, dmesg_signature=other)})
+    report = crash_drill_report({"host1": dict(data, dmesg=dict(data["dmesg"], signature=other))})
     assert "  host1: the dump's dmesg reads as another panic: %s" % other["key"] in report["text"]
 
 
