@@ -5,6 +5,8 @@ address the collection knows an inventory host by."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.lastwords.panic.plugins.module_utils._netconsole import NetconsoleValueError, validate_ip
@@ -38,6 +40,34 @@ def _default_ipv4(hostvars):
     return None
 
 
+def rsyslog_sender_condition(networks, variable="receiver_allowed_networks"):
+    """The RainerScript condition that is true when ``$fromhost-ip`` is in one of ``networks`` (addresses or CIDR
+    networks), or None for an empty list: an IPv4 network as a range of ``ip42num()``, an IPv6 address as its
+    canonical text. rsyslog has no IPv6 range function, so an IPv6 network wider than one address is refused."""
+    if networks is None:
+        return None
+    if isinstance(networks, str) or not isinstance(networks, (list, tuple)):
+        raise AnsibleFilterError("%s must be a list of addresses or CIDR networks, got %r" % (variable, networks))
+    parts = []
+    for value in networks:
+        try:
+            network = ipaddress.ip_network(str(value).strip(), strict=False)
+        except ValueError:
+            raise AnsibleFilterError("%s: %r is not an address or a network in CIDR notation (10.77.0.0/24)"
+                                     % (variable, value)) from None
+        if network.version == 4:
+            parts.append("(ip42num($fromhost-ip) >= %d and ip42num($fromhost-ip) <= %d)"
+                         % (int(network.network_address), int(network.broadcast_address)))
+        elif network.num_addresses == 1:
+            parts.append('$fromhost-ip == "%s"' % network.network_address.compressed)
+        else:
+            raise AnsibleFilterError(
+                "%s: %s is an IPv6 network; rsyslog can compare an IPv6 sender with single addresses only (it "
+                "has no IPv6 range function), so list the addresses (fd77::21 or fd77::21/128)" % (variable, value))
+    return " or ".join(parts) if parts else None
+
+
 class FilterModule:
     def filters(self):
-        return {"ip_canonical": ip_canonical, "host_address": host_address}
+        return {"ip_canonical": ip_canonical, "host_address": host_address,
+                "rsyslog_sender_condition": rsyslog_sender_condition}

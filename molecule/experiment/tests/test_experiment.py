@@ -9,6 +9,7 @@ the verdict with its certainty. Each test acts, then checks (no testinfra fixtur
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import lwtest
@@ -26,6 +27,7 @@ PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
 DEBUG_DIR = Path.home() / ".cache" / "lastwords" / "debug"
 # what collect fetched and crash read, kept after the lab is gone (.lab/ is never committed)
 COLLECTED = lwtest.PROJECT_DIR / ".lab" / "experiment-collected"
+KEPT = lwtest.PROJECT_DIR / ".lab" / "experiment-report"
 UNIT = """[Unit]
 Description=lastwords test only: load the receive-path bug module (never outside the lab)
 ConditionPathExists=!/proc/vmcore
@@ -47,8 +49,15 @@ def sh(command, timeout=120):
     return res.stdout.strip()
 
 
-def report(name):
-    return json.loads((lwtest.EPHEMERAL / "report" / f"{name}.json").read_text())
+def report(name, keep_as=None):
+    """A report the last playbook wrote; with ``keep_as``, its .md and .json are also kept under KEPT (the
+    walkthrough in docs/ quotes them)."""
+    path = lwtest.EPHEMERAL / "report" / f"{name}.json"
+    if keep_as:
+        KEPT.mkdir(parents=True, exist_ok=True)
+        for suffix in (".json", ".md"):
+            shutil.copyfile(path.with_suffix(suffix), KEPT / f"{keep_as}{suffix}")
+    return json.loads(path.read_text())
 
 
 def soak(rounds, *extra):
@@ -84,7 +93,7 @@ def test_the_soak_reproduces_the_panic_with_both_kinds_of_evidence():
     res = soak(FAULTY_ROUNDS, "-e", "lastwords_soak_stop_at_panic=false")
     out = res.stdout + res.stderr
     assert res.returncode != 0, out[-4000:]  # the soak fails: the host panicked
-    (row,) = report("soak")["rows"]
+    (row,) = report("soak", "1-soak-faulty")["rows"]
     record = row["record"]
     print(f"{HOST} on {FAULTY}: {record['panics']} panics in {record['rounds']} rounds of {ROUND} s, seconds to each "
           f"panic {record['panic_seconds']}, signature {record['keys']}")
@@ -99,7 +108,7 @@ def test_the_soak_reproduces_the_panic_with_both_kinds_of_evidence():
                           timeout=1800)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    collected = report("collect")
+    collected = report("collect", "2-collect")
     (group,) = [group for group in collected["signatures"] if group["key"] == key]
     assert group["evidence"]["vmcore"] >= FAULTY_ROUNDS and group["evidence"]["trace"] >= FAULTY_ROUNDS, group
     assert group["context"] == "softirq" and group["module"] == "lastwords_rxbug", group
@@ -119,6 +128,8 @@ def test_kernel_changelog_answers_for_the_signature():
     signature = {"module": "lastwords_rxbug", "function": "lwrx_refill"}
     result = lwtest.module(HOST, "lastwords.panic.kernel_changelog", json.dumps({"signature": signature}))
     print(f"{HOST}: {result['summary']}")
+    KEPT.mkdir(parents=True, exist_ok=True)
+    (KEPT / "3-kernel_changelog.json").write_text(json.dumps(result, indent=1) + "\n")
     assert result["release"] == FAULTY and result["flavour"] == "amd64", result
     assert result["newer"], result  # the lists offer newer 6.1 builds
     assert result["mention_count"] == 0  # the test module is nobody's upstream driver
@@ -134,7 +145,7 @@ def test_clean_rounds_confirm_the_fix_with_its_certainty():
     res = soak(CLEAN_ROUNDS, "-e", f"lastwords_soak_confirm={FAULTY}")
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
-    soak_report = report("soak")
+    soak_report = report("soak", "4-soak-confirm")
     verdict = soak_report["verdicts"][HOST]
     print(f"{HOST}: {verdict['verdict']}: {verdict['text']}")
     assert verdict["verdict"] == "fixed", verdict

@@ -81,6 +81,7 @@ def role_vars(tmp, **overrides):
             "__receiver_logrotate_file": str(tmp / "etc" / "logrotate.d" / "lastwords-receiver"),
             "__receiver_validate_script": str(ROLE / "files" / "lastwords-rsyslog-validate"),
             "__receiver_alert_script": str(tmp / "libexec" / "lastwords-panic-alert"),
+            "__receiver_unknown_rotate_script": str(tmp / "libexec" / "lastwords-rotate-unknown"),
             "__receiver_dir_owner": _user(),
             "__receiver_file_group": _group(),
             "__receiver_hup_command": "/bin/true",
@@ -165,6 +166,10 @@ class Receiver:
         if resolve("{{ __receiver_alert_enabled }}", self.vars):
             script = Path(self.vars["__receiver_alert_script"])
             script.write_text(render("panic-alert.sh.j2", self.vars))
+            script.chmod(0o755)
+        if self.vars["receiver_allow_unknown"]:
+            script = Path(self.vars["__receiver_unknown_rotate_script"])
+            script.write_text(render("rotate-unknown.sh.j2", self.vars))
             script.chmod(0o755)
         self.main_conf = Path(self.vars["__receiver_rsyslog_main_conf"])
         self.main_conf.write_text(
@@ -268,9 +273,23 @@ def test_address_tests_as_the_role_uses_them(tmp_path):
     assert resolve("{{ bad_nets | select('lastwords.panic.ip_network') | list }}", variables) == []
 
 
-def test_unknown_senders_dropped_when_not_allowed(tmp_path):
-    conf = render("receiver.conf.j2", role_vars(tmp_path, receiver_allow_unknown=False))
-    assert "stop" in conf and "unknown-" not in conf.split("ruleset(")[1]
+def test_unknown_senders_are_dropped_by_default_and_never_filtered_globally(tmp_path):
+    conf = render("receiver.conf.j2", role_vars(tmp_path))
+    rules = conf.split("ruleset(")[1]
+    assert "stop" in rules and "unknown" not in rules and "omprog" not in rules
+    assert "AllowedSender" not in conf  # a global directive would filter every other UDP input of the rsyslog
+    kept = render("receiver.conf.j2", role_vars(tmp_path, receiver_allow_unknown=True,
+                                                receiver_allowed_networks=["10.77.0.0/24", "fd77::99"]))
+    assert "AllowedSender" not in kept
+    assert ('if not ((ip42num($fromhost-ip) >= 172818432 and ip42num($fromhost-ip) <= 172818687) or '
+            '$fromhost-ip == "fd77::99") then {') in kept
+    assert f'file="{tmp_path}/log/unknown.log"' in kept and 'rotation.sizeLimit="10485760"' in kept
+
+
+def test_an_ipv6_network_is_refused_naming_the_variable(tmp_path):
+    variables = role_vars(tmp_path, receiver_allow_unknown=True, receiver_allowed_networks=["fd77::/64"])
+    with pytest.raises(Exception, match="receiver_allowed_networks: fd77::/64 is an IPv6 network"):
+        resolve("{{ __receiver_allowed_condition }}", variables)
 
 
 # --- rsyslogd -----------------------------------------------------------------------------------------------------
@@ -278,7 +297,8 @@ def test_unknown_senders_dropped_when_not_allowed(tmp_path):
 
 @needs_rsyslogd
 def test_rendered_config_passes_rsyslogd_check(receivers):
-    receiver = receivers(receiver_alert_command="cat >/dev/null", receiver_allowed_networks=["127.0.0.0/8"])
+    receiver = receivers(receiver_alert_command="cat >/dev/null", receiver_allow_unknown=True,
+                         receiver_allowed_networks=["127.0.0.0/8", "::1"])
     result = receiver.check()
     assert result.returncode == 0, result.stderr
 
@@ -320,16 +340,16 @@ def test_validate_script_checks_the_whole_config(tmp_path, receivers):
 @needs_rsyslogd
 @needs_root
 def test_one_line_per_datagram_one_file_per_host(receivers):
-    receiver = receivers().start()
+    receiver = receivers(receiver_allow_unknown=True).start()
     send(KNOWN, receiver.port, [payload for payload, _line in DATAGRAMS])
     send(UNKNOWN, receiver.port, [payload for payload, _line in DATAGRAMS])
     known = receiver.log_dir / "host1.log"
-    unknown = receiver.log_dir / "unknown-127.0.0.9.log"
+    unknown = receiver.log_dir / "unknown.log"
     assert wait_for(count_is(known, len(DATAGRAMS))) and wait_for(count_is(unknown, len(DATAGRAMS)))
     expected = [line for _payload, line in DATAGRAMS]
     assert messages_of(known) == expected
-    assert messages_of(unknown) == expected
-    assert sorted(p.name for p in receiver.log_dir.iterdir()) == ["host1.log", "unknown-127.0.0.9.log"]
+    assert messages_of(unknown) == [f"{UNKNOWN} {line}" for line in expected]  # each line with its source
+    assert sorted(p.name for p in receiver.log_dir.iterdir()) == ["host1.log", "unknown.log"]
     assert stat.S_IMODE(known.stat().st_mode) == 0o640
     assert stat.S_IMODE(receiver.log_dir.stat().st_mode) in (0o750, 0o755, 0o700)
 
@@ -348,21 +368,44 @@ def test_an_ipv6_sender_spelled_otherwise_in_the_inventory_gets_its_file(receive
 @needs_rsyslogd
 @needs_root
 def test_unknown_and_disallowed_senders_dropped(receivers):
-    receiver = receivers(receiver_allow_unknown=False).start()
-    send(UNKNOWN, receiver.port, [b"dropped\n"])
+    receiver = receivers().start()  # the default: only the inventory's senders
+    send(UNKNOWN, receiver.port, [b"dropped\n", b"[   1.0] Kernel panic - not syncing: forged\n"])
     send(KNOWN, receiver.port, [b"kept\n"])
     assert wait_for(count_is(receiver.log_dir / "host1.log", 1))
     time.sleep(1.2)
     assert [p.name for p in receiver.log_dir.iterdir()] == ["host1.log"]
     receiver.stop()
-    # Allowed networks: imudp discards the others before any rule sees them.
-    receiver = receivers(receiver_allowed_networks=["127.0.0.9/32"], receiver_senders={}).start()
-    send(KNOWN, receiver.port, [b"not allowed\n"])
+    # Allowed networks choose which unknown senders are kept; a known sender is kept wherever it is.
+    receiver = receivers(receiver_allow_unknown=True, receiver_allowed_networks=["127.0.0.9/32", "127.0.1.0/24"],
+                         receiver_senders={"127.0.0.2": "host1"}).start()
+    send("127.0.0.5", receiver.port, [b"not allowed\n"])
     send(UNKNOWN, receiver.port, [b"allowed\n"])
-    assert wait_for(count_is(receiver.log_dir / "unknown-127.0.0.9.log", 1))
+    send("127.0.1.77", receiver.port, [b"allowed too\n"])
+    send(KNOWN, receiver.port, [b"known\n"])
+    assert wait_for(count_is(receiver.log_dir / "unknown.log", 2))
+    assert wait_for(count_is(receiver.log_dir / "host1.log", 2))
     time.sleep(1.2)
-    assert messages_of(receiver.log_dir / "host1.log") == ["kept"]
-    assert messages_of(receiver.log_dir / "unknown-127.0.0.9.log") == ["allowed"]
+    assert messages_of(receiver.log_dir / "host1.log") == ["kept", "known"]
+    assert sorted(messages_of(receiver.log_dir / "unknown.log")) == [f"{UNKNOWN} allowed", "127.0.1.77 allowed too"]
+
+
+@needs_rsyslogd
+@needs_root
+def test_a_thousand_forged_addresses_make_one_bounded_file(receivers):
+    limit = 64 << 10
+    receiver = receivers(receiver_allow_unknown=True, receiver_unknown_max_size="64K").start()
+    line = b"[  1.000000] " + b"f" * 180 + b"\n"
+    for n in range(1000):
+        send("127.0.%d.%d" % (10 + n // 250, 1 + n % 250), receiver.port, [line] * 3)
+    send(KNOWN, receiver.port, [b"still here\n"])
+    assert wait_for(count_is(receiver.log_dir / "host1.log", 1), timeout=15)
+    time.sleep(1.5)
+    names = sorted(p.name for p in receiver.log_dir.iterdir())
+    assert names == ["host1.log", "unknown.log", "unknown.log.1"], names
+    for name in ("unknown.log", "unknown.log.1"):
+        assert (receiver.log_dir / name).stat().st_size <= limit + len(line) + 64, name  # one line past the mark
+    assert messages_of(receiver.log_dir / "host1.log") == ["still here"]
+    assert receiver.proc.poll() is None
 
 
 @needs_rsyslogd
@@ -449,6 +492,26 @@ def test_panic_alert_runs_once_with_the_tail(tmp_path, receivers):
     body = text.splitlines()[1:-1]
     assert len(body) == 5 and all(LINE_RE.match(line) for line in body)
     assert "panic+0x118/0x2f0" in text and "---[ end Kernel panic" in text
+
+
+@needs_rsyslogd
+@needs_root
+def test_alerts_only_for_known_hosts_and_at_most_so_many_an_hour(tmp_path, receivers):
+    out = tmp_path / "alerts.txt"
+    command = f'echo "$LASTWORDS_HOST" >> {out}'
+    senders = {"127.0.0.2": "host1", "127.0.0.3": "host2", "127.0.0.4": "host3"}
+    receiver = receivers(receiver_alert_command=command, receiver_alert_delay=0, receiver_allow_unknown=True,
+                         receiver_alert_max_per_hour=2, receiver_senders=senders).start()
+    panic = b"[   42.000002] Kernel panic - not syncing: Fatal exception in interrupt\n"
+    for n in range(50):  # forged senders: kept in unknown.log, never an alert
+        send("127.0.2.%d" % (n + 1), receiver.port, [panic])
+    for source in senders:
+        send(source, receiver.port, [panic, panic])  # a burst: one alert per host at most
+    assert wait_for(count_is(receiver.log_dir / "host3.log", 2), timeout=10)
+    assert wait_for(lambda: out.exists() and len(out.read_text().split()) >= 2, timeout=10)
+    time.sleep(2.0)  # any alert over the limit would have run by now
+    assert sorted(out.read_text().split()) == ["host1", "host2"]  # the third is over 2 an hour
+    assert len(lines_of(receiver.log_dir / "unknown.log")) == 50
 
 
 # --- the role itself ----------------------------------------------------------------------------------------------
@@ -594,6 +657,11 @@ VALIDATE_CASES = {
     "networks": ({"receiver_allowed_networks": ["10.77.0.0/33"]}, "not valid: 10.77.0.0/33"),
     "rotate": ({"receiver_rotate": {"frequency": "daily", "count": 0}}, "receiver_rotate must be a mapping"),
     "alert": ({"receiver_alert_lines": 0}, "receiver_alert_lines an integer >= 1"),
+    "alert_rate": ({"receiver_alert_max_per_hour": 0}, "receiver_alert_max_per_hour an integer >= 1"),
+    "unknown_name": ({"receiver_senders": {"10.77.0.1": "unknown"}}, "not usable as a file name: unknown"),
+    "ipv6_network": ({"receiver_allow_unknown": True, "receiver_allowed_networks": ["fd77::/64"]},
+                     "receiver_allowed_networks: fd77::/64 is an IPv6 network; rsyslog can compare"),
+    "unknown_size": ({"receiver_unknown_max_size": "1k"}, "receiver_unknown_max_size must be a size of at least 64K"),
 }
 
 
