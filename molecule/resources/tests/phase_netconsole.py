@@ -76,6 +76,37 @@ def test_netconsole_log_module_sees_the_canary(host):
     assert res["hosts"][SENDERS[0]]["canary_found"] is True, res
 
 
+# A lab address no inventory host has: a stranger on the lab network, or a sender address forged by one
+STRANGER = "10.77.0.199"
+FORGE = """python3 - <<'EOF'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("{source}", 0))
+for n in range(50):
+    s.sendto(b"[ 4242.000000] Kernel panic - not syncing: {text} %d\\n" % n, ("{receiver}", 6666))
+EOF"""
+
+
+@pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
+def test_the_default_receiver_stores_nothing_from_an_address_outside_the_inventory(host):
+    """The example inventory's receiver (no receiver_* set) drops a sender it does not know, even one that sends
+    panic lines; the known sender's next line still arrives, and no file appears."""
+    sender = SENDERS[0]
+    receiver_ip = lwtest.hostvars(RECEIVER)["lastwords_ip"]
+    before = host.check_output(f"ls -A {LOG_DIR}").split()
+    text = lwtest.canary("stranger")
+    res = lwtest.ssh(sender, f"ip -4 addr add {STRANGER}/32 dev eth1 && " + FORGE.format(
+        source=STRANGER, text=text, receiver=receiver_ip) + f"; status=$?; ip -4 addr del {STRANGER}/32 dev eth1; "
+        "exit $status")
+    assert res.returncode == 0, res.stdout + res.stderr
+    after = lwtest.canary("after-stranger")
+    lwtest.kmsg_reaches(sender, RECEIVER, f"{LOG_DIR}/{sender}.log", after)
+    time.sleep(1.5)  # the receiver writes within 1 s
+    assert host.check_output(f"ls -A {LOG_DIR}").split() == before
+    assert host.run(f"grep -rlF '{text}' {LOG_DIR}").stdout.strip() == ""
+    print(f"{RECEIVER}: 50 panic lines from {STRANGER} (not in the inventory) stored nowhere; files {before}")
+
+
 @pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
 def test_receiver_never_truncates_on_restart_or_rotation(host):
     path = f"{LOG_DIR}/{SENDERS[0]}.log"

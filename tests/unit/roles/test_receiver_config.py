@@ -13,7 +13,6 @@ import gzip
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -23,13 +22,13 @@ import time
 from pathlib import Path
 
 import pytest
+import rsyslog_role  # tests/lab: the role's rsyslog configuration rendered and run (shared with the benchmarks)
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from rsyslog_role import free_udp_port, render, resolve, send, wait_for
 
 REPO = Path(__file__).resolve().parents[3]
-ROLE = REPO / "roles" / "receiver"
-RSYSLOGD = shutil.which("rsyslogd") or shutil.which("rsyslogd", path="/usr/sbin:/sbin")
+ROLE = rsyslog_role.ROLE
+RSYSLOGD = rsyslog_role.RSYSLOGD
 LOGROTATE = shutil.which("logrotate") or shutil.which("logrotate", path="/usr/sbin:/sbin")
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
@@ -54,6 +53,12 @@ DATAGRAMS = [
 ]
 
 
+def role_vars(tmp, **overrides):
+    """The role's variables with this file's two senders (127.0.0.2 is host1), every path in ``tmp``."""
+    return rsyslog_role.role_vars(tmp, **dict({"receiver_senders": {KNOWN: "host1", "10.77.0.12": "host2"}},
+                                              **overrides))
+
+
 def _group():
     import grp
 
@@ -64,67 +69,6 @@ def _user():
     import pwd
 
     return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def role_vars(tmp, **overrides):
-    """The role's variables as the role sees them, every path it writes pointed into `tmp`."""
-    loader = DataLoader()
-    variables = {}
-    variables.update(loader.load_from_file(str(ROLE / "defaults" / "main.yml"), trusted_as_template=True))
-    variables.update(loader.load_from_file(str(ROLE / "vars" / "main.yml"), trusted_as_template=True))
-    variables.update(
-        {
-            "ansible_managed": "Ansible managed",
-            "__receiver_rsyslog_main_conf": str(tmp / "etc" / "rsyslog.conf"),
-            "__receiver_conf_file": str(tmp / "etc" / "rsyslog.d" / "60-lastwords-receiver.conf"),
-            "__receiver_lookup_file": str(tmp / "etc" / "rsyslog.d" / "lastwords-receiver-senders.json"),
-            "__receiver_logrotate_file": str(tmp / "etc" / "logrotate.d" / "lastwords-receiver"),
-            "__receiver_validate_script": str(ROLE / "files" / "lastwords-rsyslog-validate"),
-            "__receiver_alert_script": str(tmp / "libexec" / "lastwords-panic-alert"),
-            "__receiver_unknown_rotate_script": str(tmp / "libexec" / "lastwords-rotate-unknown"),
-            "__receiver_dir_owner": _user(),
-            "__receiver_file_group": _group(),
-            "__receiver_hup_command": "/bin/true",
-            "receiver_log_dir": str(tmp / "log"),
-            "receiver_bind_address": "127.0.0.1",
-            "receiver_senders": {KNOWN: "host1", "10.77.0.12": "host2"},
-        }
-    )
-    variables.update(overrides)
-    return variables
-
-
-def render(template, variables):
-    templar = Templar(loader=DataLoader(), variables=variables)
-    text = (ROLE / "templates" / template).read_text()
-    return templar.template(trust_as_template(text), preserve_trailing_newlines=True, escape_backslashes=False)
-
-
-def resolve(expression, variables):
-    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expression))
-
-
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def send(source, port, payloads, to="127.0.0.1"):
-    with socket.socket(socket.AF_INET6 if ":" in to else socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((source, 0))
-        for payload in payloads:
-            sock.sendto(payload, (to, port))
-
-
-def wait_for(predicate, timeout=8.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def lines_of(path):
@@ -147,72 +91,12 @@ def count_is(path, count):
     return lambda: len(lines_of(path)) >= count
 
 
-class Receiver:
-    """The role's configuration, written into tmp, run by rsyslogd -n."""
+class Receiver(rsyslog_role.Receiver):
+    """The role's configuration with this file's two senders, run by rsyslogd -n."""
 
     def __init__(self, tmp, **overrides):
-        self.tmp = tmp
-        self.port = free_udp_port()
-        self.vars = role_vars(tmp, receiver_port=self.port, **overrides)
-        self.log_dir = tmp / "log"
-        self.work = tmp / "work"
-        self.pidfile = tmp / "rsyslogd.pid"
-        self.proc = None
-        for sub in ("etc/rsyslog.d", "etc/logrotate.d", "libexec", "work"):
-            (tmp / sub).mkdir(parents=True, exist_ok=True)
-        self.conf = Path(self.vars["__receiver_conf_file"])
-        Path(self.vars["__receiver_lookup_file"]).write_text(render("senders.json.j2", self.vars))
-        self.conf.write_text(render("receiver.conf.j2", self.vars))
-        if resolve("{{ __receiver_alert_enabled }}", self.vars):
-            script = Path(self.vars["__receiver_alert_script"])
-            script.write_text(render("panic-alert.sh.j2", self.vars))
-            script.chmod(0o755)
-        if self.vars["receiver_allow_unknown"]:
-            script = Path(self.vars["__receiver_unknown_rotate_script"])
-            script.write_text(render("rotate-unknown.sh.j2", self.vars))
-            script.chmod(0o755)
-        self.main_conf = Path(self.vars["__receiver_rsyslog_main_conf"])
-        self.main_conf.write_text(
-            f'global(workDirectory="{self.work}")\n$IncludeConfig {self.conf.parent}/*.conf\n'
-        )
-
-    def check(self):
-        return subprocess.run(
-            [RSYSLOGD, "-N1", "-f", str(self.main_conf)], capture_output=True, text=True, timeout=30, check=False
-        )
-
-    def start(self):
-        self.pidfile.unlink(missing_ok=True)
-        self.proc = subprocess.Popen(
-            [RSYSLOGD, "-n", "-f", str(self.main_conf), "-i", str(self.pidfile)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        listening = wait_for(lambda: self._listening() or self.proc.poll() is not None, timeout=10)
-        assert listening and self.proc.poll() is None, f"rsyslogd did not start: {self.proc.stderr.read()}"
-        return self
-
-    def _listening(self):
-        out = subprocess.run(
-            ["ss", "-H", "-l", "-u", "-n", f"sport = :{self.port}"], capture_output=True, text=True, check=False
-        )
-        return bool(out.stdout.strip())
-
-    def hup(self):
-        self.proc.send_signal(signal.SIGHUP)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.proc.stderr.close()
-        self.proc = None
+        overrides.setdefault("receiver_senders", {KNOWN: "host1", "10.77.0.12": "host2"})
+        super().__init__(tmp, **overrides)
 
 
 @pytest.fixture
