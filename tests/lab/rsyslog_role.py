@@ -49,6 +49,7 @@ def role_vars(tmp, **overrides):
             "__receiver_validate_script": str(ROLE / "files" / "lastwords-rsyslog-validate"),
             "__receiver_alert_script": str(tmp / "libexec" / "lastwords-panic-alert"),
             "__receiver_unknown_rotate_script": str(tmp / "libexec" / "lastwords-rotate-unknown"),
+            "__receiver_webhook_script": str(tmp / "libexec" / "lastwords-alert-webhook"),
             "__receiver_dir_owner": pwd.getpwuid(os.geteuid()).pw_name,
             "__receiver_file_group": grp.getgrgid(os.getegid()).gr_name,
             "__receiver_hup_command": "/bin/true",
@@ -124,6 +125,10 @@ class Receiver:
             script = Path(self.vars["__receiver_alert_script"])
             script.write_text(render("panic-alert.sh.j2", self.vars))
             script.chmod(0o755)
+        if resolve("{{ __receiver_webhook_enabled }}", self.vars):
+            script = Path(self.vars["__receiver_webhook_script"])
+            script.write_text(render("alert-webhook.py.j2", self.vars))
+            script.chmod(0o700)
         if resolve("{{ receiver_allow_unknown | bool }}", self.vars):
             script = Path(self.vars["__receiver_unknown_rotate_script"])
             script.write_text(render("rotate-unknown.sh.j2", self.vars))

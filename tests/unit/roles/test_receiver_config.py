@@ -10,6 +10,7 @@ Nothing outside the temporary directories is written; all waits are bounded.
 """
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -398,6 +399,64 @@ def test_alerts_only_for_known_hosts_and_at_most_so_many_an_hour(tmp_path, recei
     assert len(lines_of(receiver.log_dir / "unknown.log")) == 50
 
 
+class _Hook:
+    """An HTTP listener on 127.0.0.1 that answers 500 to the first POST and 200 to the others, keeping the bodies."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        hook = self
+        self.bodies, self.tries = [], 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # the standard library's name
+                hook.tries += 1
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = 500 if hook.tries == 1 else 200
+                if status == 200:
+                    hook.bodies.append((self.path, dict(self.headers), json.loads(body)))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hook" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@needs_rsyslogd
+@needs_root
+def test_the_webhook_gets_the_panic_as_json_and_is_tried_again(receivers):
+    hook = _Hook()
+    try:
+        webhook = {"url": hook.url, "timeout": 5, "retries": 2, "headers": {"X-Token": "s3cret"}, "topic": "lab"}
+        receiver = receivers(receiver_alert_webhook=webhook, receiver_alert_delay=2).start()
+        end = b"[   42.000003] ---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n"
+        send(KNOWN, receiver.port, [b"[   42.000001] BUG: kernel NULL pointer dereference, address: 0000000000000000\n",
+                                    b"[   42.000002] Kernel panic - not syncing: Fatal exception in interrupt\n", end])
+        assert wait_for(lambda: hook.bodies, timeout=15), f"no webhook call (tries: {hook.tries})"
+        time.sleep(1.5)  # the end line would have made a second call by now
+        (path, headers, body) = hook.bodies[0]
+        assert len(hook.bodies) == 1 and hook.tries == 2  # the 500, then the call kept
+        assert path == "/hook" and headers["X-Token"] == "s3cret" and headers["Content-Type"] == "application/json"
+        assert body["host"] == "host1" and body["title"] == "kernel panic on host1" and body["topic"] == "lab"
+        assert body["panic"] == "Kernel panic - not syncing: Fatal exception in interrupt"
+        assert body["message"] == "host1: Kernel panic - not syncing: Fatal exception in interrupt"
+        assert body["lines"][0] == "[   42.000001] BUG: kernel NULL pointer dereference, address: 0000000000000000"
+        assert body["priority"] == 5 and body["file"].endswith("/host1.log")
+        assert stat.S_IMODE(Path(receiver.vars["__receiver_webhook_script"]).stat().st_mode) == 0o700
+    finally:
+        hook.close()
+
+
 # --- the role itself ----------------------------------------------------------------------------------------------
 
 STUB_HANDLERS = """\
@@ -542,6 +601,7 @@ VALIDATE_CASES = {
     "rotate": ({"receiver_rotate": {"frequency": "daily", "count": 0}}, "receiver_rotate must be a mapping"),
     "alert": ({"receiver_alert_lines": 0}, "receiver_alert_lines an integer >= 1"),
     "alert_rate": ({"receiver_alert_max_per_hour": 0}, "receiver_alert_max_per_hour an integer >= 1"),
+    "webhook": ({"receiver_alert_webhook": {"url": "ftp://x", "tries": 3}}, "receiver_alert_webhook must be null"),
     "unknown_name": ({"receiver_senders": {"10.77.0.1": "unknown"}}, "not usable as a file name: unknown"),
     "ipv6_network": ({"receiver_allow_unknown": True, "receiver_allowed_networks": ["fd77::/64"]},
                      "receiver_allowed_networks: fd77::/64 is an IPv6 network; rsyslog can compare"),
