@@ -171,6 +171,15 @@ def test_unknown_senders_are_dropped_by_default_and_never_filtered_globally(tmp_
     assert f'file="{tmp_path}/log/unknown.log"' in kept and 'rotation.sizeLimit="10485760"' in kept
 
 
+def test_relp_forwarding_loads_omrelp_and_has_no_tcp_framing(tmp_path):
+    conf = render("receiver.conf.j2", role_vars(tmp_path, receiver_forward={"host": "logs.example.org",
+                                                                         "protocol": "relp", "port": 2514}))
+    assert 'module(load="omrelp")' in conf
+    assert 'action(type="omrelp" name="lastwords_forward"' in conf and 'port="2514"' in conf
+    assert "TCP_Framing" not in conf and 'queue.filename="lastwords_forward"' in conf
+    assert resolve("{{ __receiver_forward_relp }}", role_vars(tmp_path, receiver_forward={"host": "x"})) is False
+
+
 def test_an_ipv6_network_is_refused_naming_the_variable(tmp_path):
     variables = role_vars(tmp_path, receiver_allow_unknown=True, receiver_allowed_networks=["fd77::/64"])
     with pytest.raises(Exception, match="receiver_allowed_networks: fd77::/64 is an IPv6 network"):
@@ -457,6 +466,65 @@ def test_the_webhook_gets_the_panic_as_json_and_is_tried_again(receivers):
         hook.close()
 
 
+class _Store:
+    """A second rsyslogd standing in for the central log store: imtcp on a free 127.0.0.1 port, one file."""
+
+    def __init__(self, tmp):
+        self.dir = tmp / "store"
+        (self.dir / "work").mkdir(parents=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.file = self.dir / "received.log"
+        self.conf = self.dir / "rsyslog.conf"
+        self.conf.write_text(
+            f'global(workDirectory="{self.dir / "work"}")\nmodule(load="imtcp")\n'
+            f'template(name="raw" type="string" string="%rawmsg%\\n")\n'
+            f'ruleset(name="store") {{ action(type="omfile" file="{self.file}" template="raw") }}\n'
+            f'input(type="imtcp" port="{self.port}" address="127.0.0.1" ruleset="store")\n')
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.dir / "pid")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_for(lambda: subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True,
+                                               text=True, check=False).stdout.strip(), timeout=10)
+        return self
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+@needs_rsyslogd
+@needs_root
+def test_forwarding_to_a_log_store_keeps_the_lines_while_it_is_down(tmp_path, receivers):
+    store = _Store(tmp_path).start()
+    try:
+        receiver = receivers(receiver_forward={"host": "127.0.0.1", "port": store.port}).start()
+        send(KNOWN, receiver.port, [f"[  1.000000] before {i}\n".encode() for i in range(10)])
+        send(UNKNOWN, receiver.port, [b"[  1.000000] a stranger\n"])
+        assert wait_for(count_is(store.file, 10), timeout=15), lines_of(store.file)
+        first = lines_of(store.file)[0]
+        # RFC 5424: <kern.notice>1 <time> <inventory name> netconsole - - - <message>
+        assert re.match(r"^<5>1 \d{4}-\d\d-\d\dT\S+ host1 netconsole - - - \[  1\.000000\] before 0$", first), first
+        store.stop()
+        send(KNOWN, receiver.port, [f"[  2.000000] while down {i}\n".encode() for i in range(20)])
+        assert wait_for(count_is(receiver.log_dir / "host1.log", 30))  # the file has them at once
+        time.sleep(2)
+        store.start()
+        assert wait_for(count_is(store.file, 30), timeout=40), lines_of(store.file)  # resumes within 5 s tries
+        time.sleep(1.5)
+        got = [line.split(" - - - ", 1)[1] for line in lines_of(store.file)]
+        assert sorted(set(got)) == sorted([f"[  1.000000] before {i}" for i in range(10)]
+                                          + [f"[  2.000000] while down {i}" for i in range(20)])
+        assert not any("stranger" in line for line in got)
+    finally:
+        store.stop()
+
+
 # --- the role itself ----------------------------------------------------------------------------------------------
 
 STUB_HANDLERS = """\
@@ -602,6 +670,7 @@ VALIDATE_CASES = {
     "alert": ({"receiver_alert_lines": 0}, "receiver_alert_lines an integer >= 1"),
     "alert_rate": ({"receiver_alert_max_per_hour": 0}, "receiver_alert_max_per_hour an integer >= 1"),
     "webhook": ({"receiver_alert_webhook": {"url": "ftp://x", "tries": 3}}, "receiver_alert_webhook must be null"),
+    "forward": ({"receiver_forward": {"host": "logs example", "protocol": "udp"}}, "receiver_forward must be null"),
     "unknown_name": ({"receiver_senders": {"10.77.0.1": "unknown"}}, "not usable as a file name: unknown"),
     "ipv6_network": ({"receiver_allow_unknown": True, "receiver_allowed_networks": ["fd77::/64"]},
                      "receiver_allowed_networks: fd77::/64 is an IPv6 network; rsyslog can compare"),
