@@ -41,7 +41,7 @@ MITOGEN_ENV := ANSIBLE_STRATEGY_PLUGINS=$(CURDIR)/tests/tools/strategy ANSIBLE_S
 endif
 DEMO_VMS  := --vm receiver:bookworm:receivers --vm host1:bookworm:panic_capture
 
-.PHONY: help setup lint sanity unit scenario test test-all demo lab-up lab-down lab-status ssh images bench build clean
+.PHONY: help setup lint sanity unit scenario test test-all demo lab-up lab-down lab-status ssh images bench build ee clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,10 +50,11 @@ help:  ## list the targets
 setup:  ## install missing Debian packages, the pinned .venv, and link the collection
 	@tests/tools/setup.sh
 
-lint: setup  ## yamllint, ansible-lint (production profile), ruff
+lint: setup  ## yamllint, ansible-lint (production profile), ruff, and the AWX execution environment (make ee)
 	yamllint -s .
 	ruff check .
 	ansible-lint --offline -q
+	@$(MAKE) -s ee
 
 sanity: setup  ## ansible-test sanity on a copy of the collection (offline parts)
 	tests/tools/sanity.sh
@@ -117,3 +118,15 @@ build: setup  ## build the collection tarball (no venv, images or caches inside)
 
 clean:  ## remove local build products (not the image cache in ~/.cache/lastwords)
 	rm -rf .lab .pytest_cache .ruff_cache
+
+ee: build  ## check the AWX execution environment: ansible-builder create (the build context, no image)
+	rm -f .lab/dist/lastwords-panic.tar.gz && cp "$$(ls .lab/dist/lastwords-panic-[0-9]*.tar.gz | head -1)" .lab/dist/lastwords-panic.tar.gz
+	rm -rf .lab/ee
+	ansible-builder create --file execution-environment.yml --context .lab/ee --output-filename Containerfile
+	@grep -q 'ansible-galaxy collection install .*-r requirements.yml' .lab/ee/Containerfile \
+	  || { echo "ee: the Containerfile installs no collections" >&2; exit 1; }
+	@grep -q '/build/collections/lastwords-panic.tar.gz' .lab/ee/_build/requirements.yml \
+	  && tar tzf .lab/ee/_build/collections/lastwords-panic.tar.gz MANIFEST.json >/dev/null \
+	  || { echo "ee: the collection is not in the build context" >&2; exit 1; }
+	@grep -q '^crash \[platform:rpm\]' .lab/ee/_build/bindep.txt || { echo "ee: bindep.txt lacks crash" >&2; exit 1; }
+	@echo "ee: build context in .lab/ee: Containerfile, the collection, its requirements and bindep.txt"
