@@ -95,6 +95,13 @@ def wait_for(predicate, timeout=8.0, step=0.05):
     return predicate()
 
 
+def pin(cpus):
+    """A preexec_fn that pins a child (and the threads it starts) to ``cpus``, or None for no pinning."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds the process has used so far, or None."""
     try:
@@ -140,11 +147,12 @@ class Receiver:
         return subprocess.run([RSYSLOGD, "-N1", "-f", str(self.main_conf)], capture_output=True, text=True,
                               timeout=30, check=False)
 
-    def start(self):
+    def start(self, cpus=None):
+        """Run rsyslogd in the foreground, pinned to ``cpus`` when given (the benchmarks)."""
         self.pidfile.unlink(missing_ok=True)
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(self.main_conf), "-i", str(self.pidfile)],
-                                         stdout=subprocess.DEVNULL, stderr=stderr)
+                                         stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=pin(cpus))
         listening = wait_for(lambda: self.listening() or self.proc.poll() is not None, timeout=10)
         assert listening and self.proc.poll() is None, f"rsyslogd did not start: {self.stderr()}"
         return self
