@@ -57,6 +57,15 @@ CRASH_START_SECONDS = 10.0
 PANIC_QUIET_SECONDS = 10.0
 # The most lines of one report a scanner keeps for its signature.
 REPORT_LINES = 400
+# The line that closes an Oops or BUG report the kernel lived through (`---[ end trace 0000000000000000 ]---`).
+# With kdump loaded, an oops in interrupt context, in the idle task or in init goes to the crash kernel before
+# this line and before any panic line (x86's oops_end: crash_kexec() when kexec_should_crash()), so a report
+# cut off without it, followed by silence, a reboot or the end of the log, is a kernel that died.
+TRACE_END_MARK = "---[ end trace"
+# The die counter of an oops (`Oops: 0000 [#1] PREEMPT SMP`, `general protection fault, ...: 0000 [#1]`, arm64's
+# `Internal error: Oops: 96000045 [#1]`): only such a report goes through oops_end, where kdump takes over. A soft
+# lockup, a hung task or a warning has none, and the kernel goes on after it.
+DIE_COUNTER_RE = re.compile(r"\[#\d+\]")
 
 
 def clean_text(text):
@@ -70,6 +79,11 @@ class PanicScanner(object):
     A report opens at `Kernel panic - not syncing` and closes at the kernel's end line, at a
     reset, after PANIC_QUIET_SECONDS without a line, or at the end of the input. Its first line
     is the latest crash start (BUG:, Oops, sysrq, ...) shortly before the panic line.
+
+    An oops (a crash report with the die counter, `[#1]`) that never reaches its `---[ end trace` line nor a panic
+    line, and is followed by silence, a reboot or the end of the input, is a kernel that died too: kdump took over
+    in the oops, before the kernel printed either. It is reported the same way, with `reason` its first line and
+    `panic_line` false.
     """
 
     def __init__(self, tail_lines, signatures=False):
@@ -80,6 +94,7 @@ class PanicScanner(object):
         self.recent = collections.deque(maxlen=max(tail_lines, 1))
         self.panics = []
         self.panic = None
+        self.oops = None  # a crash report with no panic line yet: (index, epoch, iso, line, lines)
         self.crash_start = None
         self.last_trace = None
         self.trace = None
@@ -105,7 +120,7 @@ class PanicScanner(object):
 
     def feed(self, text, shown, iso, epoch):
         """`text` is the kernel's line without time prefix; `shown` is what an excerpt keeps."""
-        if self.panic is not None and epoch is not None and self.last_epoch is not None:
+        if (self.panic is not None or self.oops is not None) and epoch is not None and self.last_epoch is not None:
             if epoch - self.last_epoch > PANIC_QUIET_SECONDS:
                 self.finish()
         self.last_epoch = epoch
@@ -113,12 +128,17 @@ class PanicScanner(object):
         if self.keep_excerpt:
             self.recent.append(clean_text(shown))
         stripped = text.strip()
-        if self.panic is not None and stripped.startswith("Linux version "):
+        if (self.panic is not None or self.oops is not None) and stripped.startswith("Linux version "):
             self.finish()  # a boot banner: the kernel that panicked is gone
         if self.signatures:
             self.window.append(text)
             if self.panic is not None and len(self.panic["_lines"]) < REPORT_LINES:
                 self.panic["_lines"].append(text)
+        if self.oops is not None and self.panic is None:
+            if len(self.oops["_lines"]) < REPORT_LINES:
+                self.oops["_lines"].append(text)
+            if not self.oops["died"] and DIE_COUNTER_RE.search(stripped):
+                self.oops["died"] = True
         if self.trace is not None:
             if FRAME_RE.match(stripped):
                 self.trace.append(clean_text(stripped))
@@ -131,6 +151,8 @@ class PanicScanner(object):
         if CALL_TRACE_RE.match(stripped):
             self.trace = []
             return
+        if stripped.startswith(TRACE_END_MARK) and self.panic is None:
+            self.oops = None  # the kernel lived through this report (a panic line may still follow)
         if stripped.startswith(PANIC_END_MARK):
             if self.panic is not None:
                 self.panic["complete"] = True
@@ -139,8 +161,14 @@ class PanicScanner(object):
         if CRASH_START_RE.match(stripped) and self._recent_crash_start(epoch) is None:
             self.crash_start = (self.index, epoch, stripped)
             self.last_trace = None
+            if self.panic is None and PANIC_MARK not in stripped:
+                if self.oops is not None:
+                    self._close_oops()  # a second report before the first ended: the first is a death too
+                self.oops = {"time": iso, "epoch": epoch, "first_line": clean_text(stripped), "_lines": [text],
+                             "died": bool(DIE_COUNTER_RE.search(stripped))}
         position = stripped.find(PANIC_MARK)
         if position >= 0:
+            self.oops = None  # the panic report covers it
             self.finish()
             self.panic = {
                 "time": iso,
@@ -149,17 +177,41 @@ class PanicScanner(object):
                 "first_line": clean_text(self._recent_crash_start(epoch) or stripped),
                 "call_trace": [],
                 "complete": False,
+                "panic_line": True,
                 "_before": self.last_trace or [],
             }
             if self.signatures:
                 start = self.crash_start[0] if self._recent_crash_start(epoch) is not None else self.index
                 self.panic["_lines"] = list(self.window)[-(self.index - start + 1) :]
 
+    def _close_oops(self):
+        """Report the oops that was cut off before its end: the kernel died in it (kdump took over). A report
+        without a die counter (a soft lockup, a hung task) is not a death and is dropped."""
+        oops, self.oops = self.oops, None
+        if not oops["died"]:
+            return
+        lines = oops.pop("_lines")
+        panic = {
+            "time": oops["time"],
+            "epoch": oops["epoch"],
+            "reason": oops["first_line"],
+            "first_line": oops["first_line"],
+            "call_trace": list(self.last_trace or []),
+            "complete": False,
+            "panic_line": False,
+            "excerpt": list(self.recent) if self.keep_excerpt else [],
+        }
+        if self.signatures:
+            panic["signature"] = signature_of_lines([(None, line) for line in lines])
+        self.panics.append(panic)
+
     def finish(self):
-        """Close the open panic report, if any."""
+        """Close the open panic report, if any, and a crash report cut off before its end (a kernel that died)."""
         if self.trace is not None:
             self._end_trace()
         if self.panic is None:
+            if self.oops is not None:
+                self._close_oops()
             return
         panic = self.panic
         before = panic.pop("_before")
@@ -371,7 +423,8 @@ def _read(lines):
         elif CRASH_START_RE.match(stripped) and not _same_report(facts["starts"], index, uptime):
             facts["starts"].append((index, uptime, clean_text(stripped)))
     scanner.finish()
-    facts["panics"] = scanner.panics
+    # the reports with a panic line; a report cut off without one is summed up from its crash start below
+    facts["panics"] = [panic for panic in scanner.panics if panic["panic_line"]]
     return facts
 
 

@@ -174,13 +174,17 @@ hosts:
       elements: dict
       contains:
         time:
-          description: Receiver timestamp of the C(Kernel panic - not syncing) line.
+          description: >-
+            Receiver timestamp of the C(Kernel panic - not syncing) line (of the oops' first line when
+            C(panic_line) is false).
           type: str
         epoch:
           description: The same in seconds since the epoch.
           type: float
         reason:
-          description: The panic line from C(Kernel panic - not syncing) on.
+          description: >-
+            The panic line from C(Kernel panic - not syncing) on; for an oops cut off by kdump (see
+            C(panic_line)), its first line (C(BUG: kernel NULL pointer dereference, ...)).
           type: str
           sample: "Kernel panic - not syncing: sysrq triggered crash"
         first_line:
@@ -195,6 +199,14 @@ hosts:
           type: list
           elements: str
           sample: ["dump_stack_lvl+0x44/0x5c", "panic+0x118/0x2ec", "sysrq_handle_crash+0x16/0x20"]
+        panic_line:
+          description: >-
+            Whether the kernel printed its panic line. With kdump loaded, an oops in interrupt context, in the idle
+            task or in init goes to the crash kernel before it (and before the oops' own C(---[ end trace) line):
+            such an oops, with its die counter (C([#1])) and cut off by silence, a reboot or the end of the file,
+            is reported as a panic with this false.
+          type: bool
+          version_added: 0.2.0
         complete:
           description: >-
             Whether the kernel's C(---[ end Kernel panic ...) line arrived. The kernel prints it only

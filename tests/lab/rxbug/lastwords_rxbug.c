@@ -32,8 +32,15 @@ struct lwrx_ring {
 static struct lwrx_ring *lwrx_ring;
 static atomic_long_t lwrx_seen = ATOMIC_LONG_INIT(0);
 
-static noinline void lwrx_refill(struct lwrx_ring *ring, unsigned int len)
+/*
+ * It reads the ring itself: were the ring its argument, GCC's interprocedural scalar replacement (IPA-SRA, which
+ * noinline does not stop) would load ring->size in the caller and the fault would land there (the lab saw
+ * "RIP: lwrx_rcv+0x5b" before this was so).
+ */
+static noinline void lwrx_refill(unsigned int len)
 {
+	struct lwrx_ring *ring = READ_ONCE(lwrx_ring);
+
 	ring->slots[len % (ring->size | 1)] = len;
 }
 
@@ -42,7 +49,7 @@ static int lwrx_rcv(struct sk_buff *skb, struct net_device *dev, struct packet_t
 {
 	if (!ifname[0] || !strcmp(dev->name, ifname)) {
 		if (atomic_long_add_return(skb->len, &lwrx_seen) >= (long)after_bytes)
-			lwrx_refill(READ_ONCE(lwrx_ring), skb->len);
+			lwrx_refill(skb->len);
 	}
 	kfree_skb(skb); /* a tap gets its own reference to every frame */
 	return NET_RX_SUCCESS;

@@ -266,3 +266,38 @@ def test_the_scanner_is_the_one_netconsole_log_uses():
 
 def test_clean_text_makes_undecodable_bytes_printable():
     assert clean_text(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\ufffd"
+
+
+def _scan(lines):
+    scanner = PanicScanner(3, signatures=True)
+    for line in lines:
+        scanner.feed(line.split("] ", 1)[-1], line, None, None)
+    scanner.finish()
+    return scanner.panics
+
+
+def test_an_oops_cut_off_by_kdump_is_a_death_with_no_panic_line():
+    """The lab's test module oopsing in softirq with kdump loaded: the log ends at CR2, no end line, no panic
+    line (x86's oops_end ran crash_kexec first). The receiver's scanner reports it all the same."""
+    traces = os.path.join(os.path.dirname(__file__), "traces")
+    with open(os.path.join(traces, "x86_64-6.1-lastwords_rxbug-kdump.txt")) as handle:
+        lines = handle.read().splitlines()
+    (panic,) = _scan(lines)
+    assert panic["panic_line"] is False and panic["complete"] is False
+    assert panic["reason"] == panic["first_line"] == "BUG: kernel NULL pointer dereference, address: 0000000000000008"
+    assert panic["call_trace"][0] == "__netif_receive_skb_core.constprop.0+0x45a/0xef0"
+    assert panic["signature"]["key"].startswith("null-pointer-dereference:lwrx_rcv[lastwords_rxbug]:")
+    # the same oops that the kernel lived through (its end line came) is no death, and a panic line after it
+    # makes one panic, not two
+    survived = lines + ["[  252.156300] ---[ end trace 0000000000000000 ]---", "[  260.000000] life goes on"]
+    assert _scan(survived) == []
+    (panicked,) = _scan(survived[:-1] + ["[  252.156400] Kernel panic - not syncing: Fatal exception in interrupt"])
+    assert panicked["panic_line"] is True and panicked["first_line"] == panic["first_line"]
+
+
+def test_a_soft_lockup_cut_off_is_no_death():
+    lines = ["[  100.000000] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:1:88]",
+             "[  100.000100] CPU: 1 PID: 88 Comm: kworker/1:1 Not tainted 6.1.0-47-amd64 #1  Debian 6.1.170-3",
+             "[  100.000200] RIP: 0010:queued_spin_lock_slowpath+0x44/0x1d0"]
+    assert _scan(lines) == []  # no die counter: the kernel goes on after it
+

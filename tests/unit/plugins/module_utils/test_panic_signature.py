@@ -13,6 +13,11 @@ The traces under ``traces/`` are real kernel output, as the kernel printed it, t
 * ``i386-3.13-usb_wwan.txt``: Ubuntu 3.13 on i386, ``EIP is at``, a paste without its first line;
 * ``i386-5.2-soft-lockup.txt``: the same soft lockup reported twice, then an RCU stall's backtrace.
 
+``x86_64-6.1-lastwords_rxbug-kdump.txt`` is the lab's: the experiment scenario's test module (tests/lab/rxbug) on
+Debian 12's 6.1.0-47, as the VM's serial console printed it, the NULL dereference in the receive path under
+virtio_net's NAPI poll (softirq, in the idle task), tainted OE; kdump loaded, so the log ends at ``CR2:`` with no
+panic line. That build of the module let GCC's IPA-SRA move the faulting load into the caller, lwrx_rcv.
+
 The lab's own crash drills (Debian 12 and 13, sysrq with kdump loaded) come from the files and lists that
 test_crash_report.py uses; the syslog, journal, receiver and ``dmesg -T`` shapes are the lab's real Debian 12
 dump dmesg with each log's prefix put in front of every line, as that log writes it.
@@ -61,6 +66,9 @@ RECORDED = {
     "i386-3.13-usb_wwan.txt": (
         "oops", "usb_wwan_write", "0x10e/0x2c0", "usb_wwan", "usb_wwan", "process", "3.13.0-24-generic",
         "ModemManager", 783, "W"),
+    "x86_64-6.1-lastwords_rxbug-kdump.txt": (
+        "null-pointer-dereference", "lwrx_rcv", "0x5b/0x68", "lastwords_rxbug", "lastwords_rxbug", "softirq",
+        "6.1.0-47-amd64", "swapper/0", 0, "OE"),
     "i386-5.2-soft-lockup.txt": (
         "soft-lockup", "queued_spin_lock_slowpath", "0x44/0x1d0", None, None, "process", "5.2.0-next-20190708+",
         "WorkerPool/7703", 7703, "DL"),
@@ -92,6 +100,18 @@ def test_a_nic_drivers_receive_path_reads_as_the_story_tells_it():
                                    "E: unsigned module loaded"]
     assert signature["summary"] == ("NULL pointer dereference in ixgbe_xmit_xdp_ring [ixgbe] (softirq) on "
                                     "5.15.0-48-generic")
+
+
+def test_the_lab_test_modules_receive_path_panic_with_kdump_loaded():
+    signature = panic_signature(read("x86_64-6.1-lastwords_rxbug-kdump.txt"))
+    assert signature["reason"] == "BUG: kernel NULL pointer dereference, address: 0000000000000008"
+    assert signature["panic"] is False  # kdump took over in the oops: no "Kernel panic - not syncing" line
+    assert signature["frames"][:4] == ["__netif_receive_skb_core.constprop.0+0x45a/0xef0",
+                                       "__netif_receive_skb_list_core+0x13a/0x2c0",
+                                       "netif_receive_skb_list_internal+0x1cd/0x300",
+                                       "napi_gro_complete.constprop.0+0x145/0x1a0"]
+    assert signature["summary"] == ("NULL pointer dereference in lwrx_rcv [lastwords_rxbug] (softirq) on "
+                                    "6.1.0-47-amd64")
 
 
 def test_the_lab_drills_on_two_kernels_and_two_releases_share_one_key():
