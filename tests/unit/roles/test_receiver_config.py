@@ -392,6 +392,27 @@ def test_panic_alert_runs_once_with_the_tail(tmp_path, receivers):
 
 @needs_rsyslogd
 @needs_root
+def test_an_oops_that_kdump_cut_off_alerts_once_with_its_first_line(tmp_path, receivers):
+    """The lab's test module's oops (kdump loaded: no panic line, no end line), as the serial console printed it."""
+    hook = _Hook()
+    hook.tries = 1  # no 500 this time
+    out = tmp_path / "alerts.txt"
+    try:
+        receiver = receivers(receiver_alert_command=f'echo "$LASTWORDS_HOST" >> {out}', receiver_alert_delay=2,
+                             receiver_alert_webhook={"url": hook.url, "retries": 0}).start()
+        trace = REPO / "tests" / "unit" / "plugins" / "module_utils" / "traces" / "x86_64-6.1-lastwords_rxbug-kdump.txt"
+        send(KNOWN, receiver.port, [line.encode() + b"\n" for line in trace.read_text().splitlines()])
+        assert wait_for(lambda: hook.bodies, timeout=15)
+        time.sleep(1.0)
+        assert out.read_text().split() == ["host1"]  # one alert for the burst (the die counter line)
+        ((_path, _headers, body),) = hook.bodies
+        assert body["panic"] == "BUG: kernel NULL pointer dereference, address: 0000000000000008", body["panic"]
+    finally:
+        hook.close()
+
+
+@needs_rsyslogd
+@needs_root
 def test_alerts_only_for_known_hosts_and_at_most_so_many_an_hour(tmp_path, receivers):
     out = tmp_path / "alerts.txt"
     command = f'echo "$LASTWORDS_HOST" >> {out}'
