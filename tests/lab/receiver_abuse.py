@@ -68,7 +68,7 @@ def _send_forged(port, addresses, per_address, stop_at):
             break
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.bind((address, 0))
-            for _ in range(per_address):
+            for _copy in range(per_address):
                 sock.sendto(payload, ("127.0.0.1", port))
                 sent += 1
     return sent
@@ -146,7 +146,7 @@ def odd_datagrams(tmp, repeat=3):
     host1. Returns the figures: what host1's file holds, the files, whether rsyslog lives."""
     receiver = rsyslog_role.Receiver(tmp, receiver_senders={"127.0.0.2": "host1"}).start()
     try:
-        for _ in range(repeat):
+        for _round in range(repeat):
             for source in ("127.0.0.2", "127.0.0.77"):
                 rsyslog_role.send(source, receiver.port, [payload for _name, payload in ODD])
         rsyslog_role.send("127.0.0.2", receiver.port, [b"[ 10.000000] lastwords abuse: still here\n"])

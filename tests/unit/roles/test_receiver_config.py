@@ -172,8 +172,8 @@ def test_unknown_senders_are_dropped_by_default_and_never_filtered_globally(tmp_
 
 
 def test_relp_forwarding_loads_omrelp_and_has_no_tcp_framing(tmp_path):
-    conf = render("receiver.conf.j2", role_vars(tmp_path, receiver_forward={"host": "logs.example.org",
-                                                                         "protocol": "relp", "port": 2514}))
+    forward = {"host": "logs.example.org", "protocol": "relp", "port": 2514}
+    conf = render("receiver.conf.j2", role_vars(tmp_path, receiver_forward=forward))
     assert 'module(load="omrelp")' in conf
     assert 'action(type="omrelp" name="lastwords_forward"' in conf and 'port="2514"' in conf
     assert "TCP_Framing" not in conf and 'queue.filename="lastwords_forward"' in conf
@@ -510,9 +510,12 @@ class _Store:
     def start(self):
         self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(self.conf), "-i", str(self.dir / "pid")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_for(lambda: subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True,
-                                               text=True, check=False).stdout.strip(), timeout=10)
+        assert wait_for(self.listening, timeout=10)
         return self
+
+    def listening(self):
+        return subprocess.run(["ss", "-Hltn", f"sport = :{self.port}"], capture_output=True, text=True,
+                              check=False).stdout.strip()
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

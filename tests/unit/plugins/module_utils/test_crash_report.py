@@ -300,4 +300,3 @@ def test_a_soft_lockup_cut_off_is_no_death():
              "[  100.000100] CPU: 1 PID: 88 Comm: kworker/1:1 Not tainted 6.1.0-47-amd64 #1  Debian 6.1.170-3",
              "[  100.000200] RIP: 0010:queued_spin_lock_slowpath+0x44/0x1d0"]
     assert _scan(lines) == []  # no die counter: the kernel goes on after it
-
