@@ -26,7 +26,7 @@ SCENARIOS := $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/m
 # files alone, on labs of their own, for development: `make scenario S=<name>`, or all of them: `make test-all`.
 TEST_SCENARIOS ?= e2e
 # every scenario, cheapest first; `make test-all` runs them all
-ALL_SCENARIOS := smoke netconsole kdump rollback sdboot e2e
+ALL_SCENARIOS := smoke netconsole kdump rollback sdboot experiment e2e
 # the images those scenarios boot (make images builds every one)
 TEST_IMAGES ?= bookworm trixie
 # Scenarios run Ansible with Mitogen's strategy (test-only, tests/tools/strategy; never in the collection): a module
