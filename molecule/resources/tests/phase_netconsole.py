@@ -78,13 +78,17 @@ def test_netconsole_log_module_sees_the_canary(host):
 
 # A lab address no inventory host has: a stranger on the lab network, or a sender address forged by one
 STRANGER = "10.77.0.199"
-FORGE = """python3 - <<'EOF'
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("{source}", 0))
-for n in range(50):
-    s.sendto(b"[ 4242.000000] Kernel panic - not syncing: {text} %d\\n" % n, ("{receiver}", 6666))
-EOF"""
+# one shell word: python3 -c '...' (the code has no single quote), sending 50 panic lines from that address
+FORGE = ("python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+         "s.bind((\"{source}\", 0)); [s.sendto(b\"[ 4242.000000] Kernel panic - not syncing: {text} %d\\n\" % n, "
+         "(\"{receiver}\", 6666)) for n in range(50)]'")
+
+
+def udp_datagrams_received(host):
+    """The receiver's kernel count of UDP datagrams delivered to a socket (/proc/net/snmp, Udp: InDatagrams)."""
+    header, values = [line.split() for line in host.file("/proc/net/snmp").content_string.splitlines()
+                      if line.startswith("Udp:")][:2]
+    return int(values[header.index("InDatagrams")])
 
 
 @pytest.mark.skipif(AFTER_REBOOT, reason="once per scenario")
@@ -94,6 +98,7 @@ def test_the_default_receiver_stores_nothing_from_an_address_outside_the_invento
     sender = SENDERS[0]
     receiver_ip = lwtest.hostvars(RECEIVER)["lastwords_ip"]
     before = host.check_output(f"ls -A {LOG_DIR}").split()
+    received_before = udp_datagrams_received(host)
     text = lwtest.canary("stranger")
     res = lwtest.ssh(sender, f"ip -4 addr add {STRANGER}/32 dev eth1 && " + FORGE.format(
         source=STRANGER, text=text, receiver=receiver_ip) + f"; status=$?; ip -4 addr del {STRANGER}/32 dev eth1; "
@@ -102,6 +107,7 @@ def test_the_default_receiver_stores_nothing_from_an_address_outside_the_invento
     after = lwtest.canary("after-stranger")
     lwtest.kmsg_reaches(sender, RECEIVER, f"{LOG_DIR}/{sender}.log", after)
     time.sleep(1.5)  # the receiver writes within 1 s
+    assert udp_datagrams_received(host) - received_before >= 50  # they reached the receiver's kernel
     assert host.check_output(f"ls -A {LOG_DIR}").split() == before
     assert host.run(f"grep -rlF '{text}' {LOG_DIR}").stdout.strip() == ""
     print(f"{RECEIVER}: 50 panic lines from {STRANGER} (not in the inventory) stored nowhere; files {before}")
