@@ -17,8 +17,11 @@ from ansible_collections.lastwords.panic.plugins.module_utils._crash import (
     how_to_get,
     mismatch,
     output_name,
+    parse_bt,
+    parse_sys,
     platform,
     script,
+    summary,
     vmlinux_paths,
 )
 from ansible_collections.lastwords.panic.plugins.module_utils._deb import extract_member
@@ -147,3 +150,26 @@ def test_a_zstd_package_goes_through_dpkg_deb(tmp_path):
     found = extract_member(str(deb), ["usr/lib/debug/boot/vmlinux-*"], str(out), ShellRunner())
     assert open(found, "rb").read() == vmlinux
     assert os.listdir(out) == ["vmlinux-6.1.0-99-amd64"]  # the tree it went through is gone
+
+
+# crash 8.0.2's own output on the experiment scenario's vmcores (Debian 12, 6.1.0-47, the test module's
+# receive-path oops with kdump loaded), recorded as crash wrote it: data/crash-6.1.0-47/
+CRASH_DATA = os.path.join(os.path.dirname(__file__), "data", "crash-6.1.0-47")
+
+
+def _crash_file(name):
+    with open(os.path.join(CRASH_DATA, name)) as handle:
+        return handle.read()
+
+
+def test_what_crash_said_of_a_real_vmcore_is_read_back():
+    facts = parse_sys(_crash_file("01-sys.txt"))
+    assert facts["release"] == "6.1.0-47-amd64"
+    assert facts["panic"] == "Oops: 0000 [#1] PREEMPT SMP NOPTI"
+    stack = parse_bt(_crash_file("02-bt.txt"))
+    assert stack["exception"].startswith("lwrx_refill+"), stack
+    assert ("lwrx_rcv", "lastwords_rxbug") in [(f["function"], f["module"]) for f in stack["frames"]]
+    assert "net_rx_action" in [f["function"] for f in stack["frames"]]
+    assert (stack["pid"], stack["command"], stack["cpu"]) == (14, "ksoftirqd/0", 0)
+    line = summary(facts, stack, "6.1.0-47-amd64")
+    assert line.startswith("crash on 6.1.0-47-amd64: ") and " at lwrx_refill+" in line, line
