@@ -434,8 +434,9 @@ def soak_report(hosts, title="lastwords soak"):
             "problems": problems,
             "load": last["load"],
             "throughput": last["throughput"],
-            "boot": last["boot"] if len(results) == 1 else "%d of %d rounds %s" % (
-                len(panicked), len(results), "ended in a panic" if panicked else "clean"),
+            "boot": last["boot"] if len(results) == 1 else (
+                "%d of %d rounds ended in a panic" % (len(panicked), len(results)) if panicked
+                else "%d of %d rounds clean" % (len(results), len(results))),
             "panics": "?" if None in counted else str(sum(counted)),
             "dumps": ", ".join(name for result in results for name in result["dumps"]) or "none",
             "figures": last["figures"],
