@@ -156,6 +156,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.lastwords.panic.plugins.module_utils._crash import (
+    DEFAULT_COMMANDS,
     command_problem,
     debug_package,
     how_to_get,
@@ -220,13 +221,15 @@ def _fetch(module, release, version, debug_dir):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _read_back(dest, commands):
+def _read_back(dest, commands, release):
+    """What the outputs in ``dest`` say: each command's file, ``sys`` and ``bt`` read, the one-line summary."""
     outputs = {command: os.path.join(dest, output_name(index, command)) for index, command in enumerate(commands)}
     texts = {}
     for command, path in outputs.items():
         with open(path, "r", errors="replace") as handle:
             texts[command] = handle.read()
-    return outputs, texts
+    sys_facts, stack = parse_sys(texts.get("sys")), parse_bt(texts.get("bt"))
+    return dict(outputs=outputs, sys=sys_facts, stack=stack, summary=summary(sys_facts, stack, release))
 
 
 def main():
@@ -238,7 +241,7 @@ def main():
             build=dict(type="str"),
             debug_dir=dict(type="path", default="~/.cache/lastwords/debug"),
             fetch=dict(type="bool", default=False),
-            commands=dict(type="list", elements="str", default=["sys", "bt", "log", "ps"]),
+            commands=dict(type="list", elements="str", default=list(DEFAULT_COMMANDS)),
             dest=dict(type="path"),
             timeout=dict(type="int", default=900),
         ),
@@ -280,22 +283,19 @@ def main():
         if (state.get("vmcore") == _stat(vmcore) and state.get("commands") == p["commands"]
                 and (not p["vmlinux"] or state.get("vmlinux", {}).get("path") == os.path.abspath(p["vmlinux"]))
                 and os.path.isfile(state.get("vmlinux", {}).get("path", ""))):
-            outputs, texts = _read_back(dest, p["commands"])
-            sys_facts, stack = parse_sys(texts.get("sys")), parse_bt(texts.get("bt"))
-            result.update(ran=True, vmlinux=state["vmlinux"]["path"], outputs=outputs, sys=sys_facts, stack=stack,
-                          summary=summary(sys_facts, stack, release))
+            result.update(ran=True, vmlinux=state["vmlinux"]["path"], **_read_back(dest, p["commands"], release))
             module.exit_json(**result)
 
     vmlinux = p["vmlinux"]
+    candidates = vmlinux_paths(release, debug_dir, p["build"])
     if not vmlinux:
-        found = [path for path in vmlinux_paths(release, debug_dir, p["build"]) if os.path.isfile(path)]
-        vmlinux = found[0] if found else None
+        vmlinux = next((path for path in candidates if os.path.isfile(path)), None)
     if not vmlinux:
         wanted = debug_package(release)
         offered = _offered(module, wanted["package"], p["build"]) if wanted else None
         if not (p["fetch"] and offered):
             result["how"] = "no debug vmlinux of %s in %s: %s" % (
-                release, ", ".join(vmlinux_paths(release, debug_dir, p["build"])),
+                release, ", ".join(candidates),
                 how_to_get(release, p["build"], debug_dir, offered))
             result["msg"] = result["how"]
             module.exit_json(**result)
@@ -337,14 +337,11 @@ def main():
             os.rename(os.path.join(work, name), os.path.join(dest, name))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    outputs, texts = _read_back(dest, p["commands"])
-    sys_facts, stack = parse_sys(texts.get("sys")), parse_bt(texts.get("bt"))
     with open(state_file + ".tmp", "w") as handle:
         json.dump({"vmcore": _stat(vmcore), "vmlinux": _stat(vmlinux), "commands": p["commands"]}, handle,
                   indent=1, sort_keys=True)
     os.rename(state_file + ".tmp", state_file)
-    result.update(changed=True, ran=True, outputs=outputs, sys=sys_facts, stack=stack,
-                  summary=summary(sys_facts, stack, release))
+    result.update(changed=True, ran=True, **_read_back(dest, p["commands"], release))
     module.exit_json(**result)
 
 

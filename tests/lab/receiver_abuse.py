@@ -74,19 +74,6 @@ def _send_forged(port, addresses, per_address, stop_at):
     return sent
 
 
-def _settle(receiver, quiet=1.5, limit=20.0):
-    """Wait until the log directory stops growing (rsyslog flushes at least once a second)."""
-    start = last_change = time.monotonic()
-    last = None
-    while time.monotonic() - start < limit:
-        size = sum(path.stat().st_size for path in receiver.files() if path.is_file())
-        if size != last:
-            last, last_change = size, time.monotonic()
-        elif time.monotonic() - last_change >= quiet:
-            return
-        time.sleep(0.1)
-
-
 def forged_flood(tmp, addresses=10000, per_address=2, base_rate=200, seconds=4.0, allow_unknown=False,
                  alert_command=None, **role_overrides):
     """Real senders (host1 at 10 x ``base_rate`` lines/s, host2 and host3 at ``base_rate``) for ``seconds``
@@ -109,7 +96,7 @@ def forged_flood(tmp, addresses=10000, per_address=2, base_rate=200, seconds=4.0
         forged_seconds = time.monotonic() - started
         for thread in threads:
             thread.join(timeout=seconds + 30)
-        _settle(receiver)
+        rsyslog_role.settle(receiver.files)
         kept = {name: len(_numbered_lines(receiver.log_dir / ("%s.log" % name), name)) for name in rates}
         files = [path.name for path in receiver.files()]
         return {
@@ -152,7 +139,7 @@ def odd_datagrams(tmp, repeat=3):
         rsyslog_role.send("127.0.0.2", receiver.port, [b"[ 10.000000] lastwords abuse: still here\n"])
         path = receiver.log_dir / "host1.log"
         rsyslog_role.wait_for(lambda: path.exists() and b"still here" in path.read_bytes(), timeout=10)
-        _settle(receiver)
+        rsyslog_role.settle(receiver.files)
         data = path.read_bytes() if path.exists() else b""
         return {"sent": repeat * len(ODD) * 2 + 1, "lines": data.count(b"\n"), "bytes": len(data),
                 "host1_lines_expected": repeat * sum(1 for _name, payload in ODD if payload) + 1,
@@ -205,7 +192,7 @@ def full_disk(tmp, size="1m", seconds=3.0):
                     seq += 1
                     if seq % 100 == 0:
                         time.sleep(0.1)
-            _settle(receiver, limit=10)
+            rsyslog_role.settle(receiver.files, limit=10)
             stat = os.statvfs(str(log))
             full = stat.f_bavail * stat.f_frsize < 64 << 10
             filled_bytes = path.stat().st_size if path.exists() else 0

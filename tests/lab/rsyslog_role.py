@@ -95,6 +95,21 @@ def wait_for(predicate, timeout=8.0, step=0.05):
     return predicate()
 
 
+def settle(files, quiet=1.5, limit=20.0, min_wait=0.0):
+    """Wait until the files ``files()`` lists stop growing (rsyslog writes asynchronously, flushing every second):
+    ``quiet`` seconds without a change, at least ``min_wait`` in all, at most ``limit``."""
+    start = last_change = time.monotonic()
+    last = None
+    while time.monotonic() - start < limit:
+        size = sum(path.stat().st_size for path in files() if path.is_file())
+        now = time.monotonic()
+        if size != last:
+            last, last_change = size, now
+        elif now - start >= min_wait and now - last_change >= quiet:
+            return
+        time.sleep(0.1)
+
+
 def pin(cpus):
     """A preexec_fn that pins a child (and the threads it starts) to ``cpus``, or None for no pinning."""
     if not cpus:

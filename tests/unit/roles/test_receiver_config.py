@@ -39,6 +39,8 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="rsyslog's 8 MB receiv
 # 2026-11-25T21:40:01.123456+00:00 <message>
 LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d) (.*)$")
 KNOWN, UNKNOWN = "127.0.0.2", "127.0.0.9"
+# this file's sender table: 127.0.0.2 is host1
+SENDERS = {KNOWN: "host1", "10.77.0.12": "host2"}
 
 # What netconsole sends, and the line each datagram must become (rsyslog escapes control characters).
 DATAGRAMS = [
@@ -56,8 +58,7 @@ DATAGRAMS = [
 
 def role_vars(tmp, **overrides):
     """The role's variables with this file's two senders (127.0.0.2 is host1), every path in ``tmp``."""
-    return rsyslog_role.role_vars(tmp, **dict({"receiver_senders": {KNOWN: "host1", "10.77.0.12": "host2"}},
-                                              **overrides))
+    return rsyslog_role.role_vars(tmp, **dict({"receiver_senders": SENDERS}, **overrides))
 
 
 def _group():
@@ -96,7 +97,7 @@ class Receiver(rsyslog_role.Receiver):
     """The role's configuration with this file's two senders, run by rsyslogd -n."""
 
     def __init__(self, tmp, **overrides):
-        overrides.setdefault("receiver_senders", {KNOWN: "host1", "10.77.0.12": "host2"})
+        overrides.setdefault("receiver_senders", SENDERS)
         super().__init__(tmp, **overrides)
 
 
