@@ -10,7 +10,8 @@ APT_PACKAGES=(
   qemu-system-x86 qemu-utils ipxe-qemu seabios   # the VM lab
   mmdebstrap fdisk e2fsprogs dosfstools ovmf       # image builds (ovmf, dosfstools: the UEFI image)
   openssh-client python3-venv                      # reaching the VMs, the venv
-  rsyslog logrotate socat iperf3 netcat-openbsd    # receiver benchmark, soak
+  rsyslog rsyslog-relp logrotate socat iperf3      # receiver tests and benchmark (RELP forwarding), soak
+  netcat-openbsd
   shellcheck                                       # ansible-test sanity
   crash                                            # collect's crash_batch on the controller (experiment)
   make git

@@ -491,9 +491,10 @@ def test_the_webhook_gets_the_panic_as_json_and_is_tried_again(receivers):
 
 
 class _Store:
-    """A second rsyslogd standing in for the central log store: imtcp on a free 127.0.0.1 port, one file."""
+    """A second rsyslogd standing in for the central log store: imtcp (or imrelp) on a free 127.0.0.1 port, one
+    file."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, protocol="tcp"):
         self.dir = tmp / "store"
         (self.dir / "work").mkdir(parents=True)
         with socket.socket() as sock:
@@ -502,10 +503,10 @@ class _Store:
         self.file = self.dir / "received.log"
         self.conf = self.dir / "rsyslog.conf"
         self.conf.write_text(
-            f'global(workDirectory="{self.dir / "work"}")\nmodule(load="imtcp")\n'
+            f'global(workDirectory="{self.dir / "work"}")\nmodule(load="im{protocol}")\n'
             f'template(name="raw" type="string" string="%rawmsg%\\n")\n'
             f'ruleset(name="store") {{ action(type="omfile" file="{self.file}" template="raw") }}\n'
-            f'input(type="imtcp" port="{self.port}" address="127.0.0.1" ruleset="store")\n')
+            f'input(type="im{protocol}" port="{self.port}" address="127.0.0.1" ruleset="store")\n')
         self.proc = None
 
     def start(self):
@@ -525,12 +526,27 @@ class _Store:
         self.proc = None
 
 
+RSYSLOG_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib/aarch64-linux-gnu/rsyslog", "/usr/lib/rsyslog",
+                       "/usr/lib64/rsyslog")
+
+
+def _has_relp():
+    """rsyslog-relp's input and output modules are where rsyslogd loads modules from."""
+    return RSYSLOGD is not None and all(any(Path(d, f"{name}.so").exists() for d in RSYSLOG_MODULE_DIRS)
+                                        for name in ("imrelp", "omrelp"))
+
+
 @needs_rsyslogd
 @needs_root
-def test_forwarding_to_a_log_store_keeps_the_lines_while_it_is_down(tmp_path, receivers):
-    store = _Store(tmp_path).start()
+@pytest.mark.parametrize("protocol", [
+    "tcp",
+    pytest.param("relp", marks=pytest.mark.skipif(not _has_relp(), reason="rsyslog-relp is not installed")),
+])
+def test_forwarding_to_a_log_store_keeps_the_lines_while_it_is_down(tmp_path, receivers, protocol):
+    store = _Store(tmp_path, protocol).start()
     try:
-        receiver = receivers(receiver_forward={"host": "127.0.0.1", "port": store.port}).start()
+        receiver = receivers(receiver_forward={"host": "127.0.0.1", "port": store.port,
+                                               "protocol": protocol}).start()
         send(KNOWN, receiver.port, [f"[  1.000000] before {i}\n".encode() for i in range(10)])
         send(UNKNOWN, receiver.port, [b"[  1.000000] a stranger\n"])
         assert wait_for(count_is(store.file, 10), timeout=15), lines_of(store.file)
