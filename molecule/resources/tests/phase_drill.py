@@ -3,9 +3,12 @@ once; the trace reaches the receiver, and each host's new vmcore reads back with
 again; collect fetches each dump once; a short soak passes with its throughput, and a soak whose server port is
 taken fails naming the holder and leaves no load running. The drill itself runs over plain SSH with Ansible's own
 strategy (the panic, the lost connection and the wait for the host are the default path users have); the
-refusals and the rest take the scenario's strategy.
+refusals and the rest take the scenario's strategy. Around the drill the receiver has a webhook
+(receiver_alert_webhook) to an HTTP listener on its own 127.0.0.1: each drilled host's panic reaches it as JSON,
+then the webhook is taken away again.
 """
 
+import base64
 import json
 import time
 
@@ -18,6 +21,19 @@ RECEIVER = lwtest.hosts("receivers")[0]
 PLAYBOOKS = lwtest.PROJECT_DIR / "playbooks"
 _TRACES: dict[str, str] = {}  # host -> what the drill row proved, completed by the vmcore read-back
 _KEYS: dict[str, str] = {}  # host -> the drill panic's signature key
+HOOK_PORT = 18099
+HOOK_DIR = "/run/lastwords-test-hook"  # on the receiver: the listener and one file per POST it got
+HOOK_LISTENER = """\
+import http.server, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        (out / ("%03d.json" % len(list(out.glob("*.json"))))).write_bytes(body)
+        self.send_response(204)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[2])), Hook).serve_forever()
+"""
 
 
 def report(name: str) -> dict:
@@ -39,6 +55,30 @@ def test_drill_refuses_without_the_right_confirmation():
         assert "Refusing the crash drill, nothing was changed" in out, out[-2000:]
         assert all(c.get("changed", 0) == 0 for c in lwtest.recap(out).values()), lwtest.recap(out)
     assert boot_ids() == before  # nobody was crashed
+
+
+def receiver_webhook(url: str | None) -> dict[str, int]:
+    """Converge the receiver with receiver_alert_webhook at ``url`` (None: no webhook); its recap."""
+    hook = {"url": url, "retries": 3, "timeout": 5} if url else None
+    res = lwtest.playbook(PLAYBOOKS / "site.yml", "-l", RECEIVER, "-e", json.dumps({"receiver_alert_webhook": hook}))
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    return lwtest.recap(out)[RECEIVER]
+
+
+def test_the_receiver_gets_a_webhook_to_a_listener_on_its_loopback():
+    script = base64.b64encode(HOOK_LISTENER.encode()).decode()
+    start = (f"rm -rf {HOOK_DIR} && mkdir -p {HOOK_DIR} && echo {script} | base64 -d > {HOOK_DIR}/hook.py && "
+             f"(setsid python3 {HOOK_DIR}/hook.py {HOOK_DIR} {HOOK_PORT} </dev/null >{HOOK_DIR}/listener.log 2>&1 & "
+             f"echo $! > {HOOK_DIR}/pid)")
+    assert lwtest.ssh(RECEIVER, start).returncode == 0
+    deadline = time.monotonic() + 20
+    while "LISTEN" not in lwtest.ssh(RECEIVER, f"ss -Hltn 'sport = :{HOOK_PORT}' | sed 's/^/LISTEN /'").stdout:
+        assert time.monotonic() < deadline, lwtest.ssh(RECEIVER, f"cat {HOOK_DIR}/listener.log").stdout
+        time.sleep(1)
+    assert receiver_webhook(f"http://127.0.0.1:{HOOK_PORT}/hook").get("changed", 0) > 0
+    mode = lwtest.ssh(RECEIVER, "stat -c %a /usr/local/libexec/lastwords-alert-webhook").stdout.strip()
+    assert mode == "700"
 
 
 def test_crash_drill_on_both_hosts_captures_trace_and_vmcore():
@@ -72,6 +112,32 @@ def test_crash_drill_on_both_hosts_captures_trace_and_vmcore():
               f"= {100 * row['dump_size_bytes'] / ram:.1f}% of RAM")
     print(f"crash drill wall time, both hosts: {took:.0f} s")
     print(lwtest.slowest(out))
+
+
+def test_the_webhook_told_of_each_drilled_panic_then_goes_away():
+    """One JSON POST per drilled host (alerts run receiver_alert_delay after the panic line, long before the
+    drilled hosts are back), with the panic line and the host's last lines; then the receiver without it."""
+    bodies: list[dict] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        # one JSON object per file, on one line (json.dumps escapes newlines)
+        out = lwtest.ssh(RECEIVER, f"for f in {HOOK_DIR}/*.json; do test -e \"$f\" && cat \"$f\" && echo; done")
+        bodies = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+        if len(bodies) >= len(HOSTS):
+            break
+        time.sleep(3)
+    journal = lwtest.ssh(RECEIVER, "journalctl -t lastwords-alert --no-pager | tail -20").stdout
+    try:
+        assert sorted(b["host"] for b in bodies) == sorted(HOSTS), (bodies, journal)
+        for body in bodies:
+            assert body["panic"].startswith("Kernel panic - not syncing: sysrq triggered crash"), body["panic"]
+            assert body["title"] == f"kernel panic on {body['host']}"
+            assert body["file"].endswith(f"/{body['host']}.log")
+            assert any("sysrq" in line for line in body["lines"]), body["lines"][-20:]
+    finally:
+        lwtest.ssh(RECEIVER, f"kill $(cat {HOOK_DIR}/pid) 2>/dev/null; rm -rf {HOOK_DIR}")
+        assert receiver_webhook(None).get("changed", 0) > 0
+    assert lwtest.ssh(RECEIVER, "test -e /usr/local/libexec/lastwords-alert-webhook").returncode == 1
 
 
 def test_each_drill_vmcore_reads_back_with_makedumpfile():
