@@ -50,6 +50,7 @@ def role_vars(tmp, **overrides):
             "__receiver_alert_script": str(tmp / "libexec" / "lastwords-panic-alert"),
             "__receiver_unknown_rotate_script": str(tmp / "libexec" / "lastwords-rotate-unknown"),
             "__receiver_webhook_script": str(tmp / "libexec" / "lastwords-alert-webhook"),
+            "__receiver_alert_syslog_socket": str(tmp / "syslog.sock"),  # Receiver.said() reads it
             "__receiver_dir_owner": pwd.getpwuid(os.geteuid()).pw_name,
             "__receiver_file_group": grp.getgrgid(os.getegid()).gr_name,
             "__receiver_hup_command": "/bin/true",
@@ -138,6 +139,8 @@ class Receiver:
         self.pidfile = self.tmp / "rsyslogd.pid"
         self.proc = None
         self.stderr_path = self.tmp / "rsyslogd.stderr"
+        self.syslog = None  # the alert helper's syslog socket, bound by start()
+        self._said = []
         for sub in ("etc/rsyslog.d", "etc/logrotate.d", "libexec", "work"):
             (self.tmp / sub).mkdir(parents=True, exist_ok=True)
         self.conf = Path(self.vars["__receiver_conf_file"])
@@ -165,12 +168,27 @@ class Receiver:
     def start(self, cpus=None):
         """Run rsyslogd in the foreground, pinned to ``cpus`` when given (the benchmarks)."""
         self.pidfile.unlink(missing_ok=True)
+        if self.syslog is None:
+            path = Path(self.vars["__receiver_alert_syslog_socket"])
+            path.unlink(missing_ok=True)
+            self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.syslog.bind(str(path))
+            self.syslog.setblocking(False)
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(self.main_conf), "-i", str(self.pidfile)],
                                          stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=pin(cpus))
         listening = wait_for(lambda: self.listening() or self.proc.poll() is not None, timeout=10)
         assert listening and self.proc.poll() is None, f"rsyslogd did not start: {self.stderr()}"
         return self
+
+    def said(self):
+        """What the alert helper has logged to syslog so far, one string per message (header included)."""
+        while self.syslog is not None:
+            try:
+                self._said.append(self.syslog.recv(65536).decode("utf-8", errors="replace"))
+            except BlockingIOError:
+                break
+        return list(self._said)
 
     def stderr(self):
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
@@ -193,6 +211,11 @@ class Receiver:
         self.proc.send_signal(signal.SIGHUP)
 
     def stop(self):
+        if self.syslog is not None:
+            self.said()
+            self.syslog.close()
+            self.syslog = None
+            Path(self.vars["__receiver_alert_syslog_socket"]).unlink(missing_ok=True)
         if self.proc is None:
             return
         if self.proc.poll() is None:

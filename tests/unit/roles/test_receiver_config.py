@@ -430,6 +430,29 @@ def test_alerts_only_for_known_hosts_and_at_most_so_many_an_hour(tmp_path, recei
     time.sleep(2.0)  # any alert over the limit would have run by now
     assert sorted(out.read_text().split()) == ["host1", "host2"]  # the third is over 2 an hour
     assert len(lines_of(receiver.log_dir / "unknown.log")) == 50
+    said = receiver.said()
+    assert len(said) == 1 and said[0].endswith(
+        "lastwords-alert: alert for host3 suppressed: 2 alerts in the last hour (1 suppressed)"), said
+
+
+@needs_rsyslogd
+@needs_root
+def test_a_failing_alert_command_and_webhook_say_why_in_syslog(receivers):
+    """Each failure is one syslog line with the exit status and what the command or the webhook said on stderr:
+    an operator whose phone stays silent finds the wrong URL or the missing relay in the journal."""
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = "http://127.0.0.1:%d/hook" % sock.getsockname()[1]
+    receiver = receivers(receiver_alert_command='echo "no relay for $LASTWORDS_HOST" >&2; echo ignored; exit 3',
+                         receiver_alert_webhook={"url": url, "retries": 1, "timeout": 2},
+                         receiver_alert_delay=0).start()
+    send(KNOWN, receiver.port, [b"[   42.000002] Kernel panic - not syncing: Fatal exception in interrupt\n"])
+    assert wait_for(lambda: len(receiver.said()) >= 2, timeout=15), receiver.said()
+    command, webhook = receiver.said()  # the command runs first, then the webhook
+    assert command.endswith("lastwords-alert: alert command for host1 failed with exit status 3: no relay for host1")
+    assert "lastwords-alert: webhook for host1 failed with exit status 1: webhook try 1: " in webhook, webhook
+    assert "Connection refused" in webhook and "; webhook try 2: " in webhook, webhook
+    assert "\n" not in webhook.rstrip("\n")
 
 
 class _Hook:
