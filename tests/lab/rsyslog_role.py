@@ -139,7 +139,8 @@ class Receiver:
         self.pidfile = self.tmp / "rsyslogd.pid"
         self.proc = None
         self.stderr_path = self.tmp / "rsyslogd.stderr"
-        self.syslog = None  # the alert helper's syslog socket, bound by start()
+        self.syslog_path = Path(self.vars["__receiver_alert_syslog_socket"])
+        self.syslog = None  # the alert helper's syslog socket, bound by start(), removed by stop()
         self._said = []
         for sub in ("etc/rsyslog.d", "etc/logrotate.d", "libexec", "work"):
             (self.tmp / sub).mkdir(parents=True, exist_ok=True)
@@ -169,10 +170,9 @@ class Receiver:
         """Run rsyslogd in the foreground, pinned to ``cpus`` when given (the benchmarks)."""
         self.pidfile.unlink(missing_ok=True)
         if self.syslog is None:
-            path = Path(self.vars["__receiver_alert_syslog_socket"])
-            path.unlink(missing_ok=True)
+            self.syslog_path.unlink(missing_ok=True)
             self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.syslog.bind(str(path))
+            self.syslog.bind(str(self.syslog_path))
             self.syslog.setblocking(False)
         with open(self.stderr_path, "ab") as stderr:
             self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", str(self.main_conf), "-i", str(self.pidfile)],
@@ -215,7 +215,7 @@ class Receiver:
             self.said()
             self.syslog.close()
             self.syslog = None
-            Path(self.vars["__receiver_alert_syslog_socket"]).unlink(missing_ok=True)
+            self.syslog_path.unlink(missing_ok=True)
         if self.proc is None:
             return
         if self.proc.poll() is None:
